@@ -1,0 +1,1 @@
+"""Launch, configuration and the in-process runner of the panoptic perception stack."""

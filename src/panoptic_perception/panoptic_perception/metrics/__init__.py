@@ -1,0 +1,1 @@
+"""Evaluation metrics: panoptic, tracking, odometry, image/video and depth."""

@@ -1,0 +1,8 @@
+# Source me: the workspace environment (virtual environment + colcon overlay).
+_ws_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck disable=SC1091
+. "$_ws_root/.venv/bin/activate"
+export AMENT_PREFIX_PATH=$_ws_root/.venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}
+# shellcheck disable=SC1091
+. "$_ws_root/install/setup.bash"
+unset _ws_root

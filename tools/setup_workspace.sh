@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One idempotent set-up: virtual environment in .venv, pinned packages, CMake mend, colcon build.
+# Each step is skipped when its inputs have not changed since it last succeeded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+venv=$root/.venv
+python=${PYTHON:-python3.11}
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup: creating virtual environment in .venv ($python)"
+  "$python" -m venv "$venv"
+fi
+
+req_hash=$(cat requirements/base.txt requirements/lock.txt tools/mend_ros_cmake.py | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" != "$req_hash" ]; then
+  echo "setup: installing pinned requirements"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'pip>=24' 'setuptools<80' wheel
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r requirements/base.txt -c requirements/lock.txt
+  "$venv/bin/python" tools/mend_ros_cmake.py "$venv"
+  echo "$req_hash" > "$venv/.requirements-hash"
+fi
+
+src_hash=$(find src colcon.meta -type f \( -name package.xml -o -name setup.py -o -name setup.cfg \
+  -o -name CMakeLists.txt -o -name '*.msg' -o -name '*.srv' -o -name colcon.meta -o -path '*/resource/*' \
+  -o -path '*/launch/*' -o -path '*/config/*' -o -path '*/rviz/*' \) | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+if [ "$(cat install/.source-hash 2>/dev/null)" != "$src_hash-$req_hash" ]; then
+  echo "setup: colcon build"
+  # shellcheck disable=SC1091
+  . "$venv/bin/activate"
+  export AMENT_PREFIX_PATH=$venv CMAKE_PREFIX_PATH=$venv
+  colcon --log-base log build --base-paths src --symlink-install --event-handlers console_cohesion- summary+ \
+    --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python"
+  echo "$src_hash-$req_hash" > install/.source-hash
+fi
