@@ -12,12 +12,15 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 
-req_hash=$(cat requirements/base.txt requirements/lock.txt tools/mend_ros_cmake.py | sha256sum | cut -d' ' -f1)
+req_hash=$(cat requirements/*.txt tools/mend_ros_cmake.py | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" != "$req_hash" ]; then
   echo "setup: installing pinned requirements"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'pip>=24' 'setuptools<80' wheel
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     -r requirements/base.txt -c requirements/lock.txt
+  # Test-only peers whose declared dependencies would pull conflicting pins: their real needs are in base.txt.
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+    -r requirements/nodeps.txt -c requirements/lock.txt
   "$venv/bin/python" tools/mend_ros_cmake.py "$venv"
   echo "$req_hash" > "$venv/.requirements-hash"
 fi
