@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Vector3
+from std_msgs.msg import ColorRGBA, Header
+
 from panoptic_msgs.msg import (
     ClassInfo,
     ClassMap,
@@ -14,7 +16,6 @@ from panoptic_msgs.msg import (
     Track,
     TrackArray,
 )
-from std_msgs.msg import ColorRGBA, Header
 
 
 def _header() -> Header:

@@ -8,11 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from msg_samples import samples
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
-
-from msg_samples import samples
 
 pytestmark = pytest.mark.ros
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -89,8 +88,9 @@ ECHO_NODE = textwrap.dedent(
 
 
 def test_every_message_and_service_round_trips_through_a_second_process(ros_context, spin_until, tmp_path):
-    from panoptic_msgs.srv import ResetMap, SaveMap
     from rclpy.node import Node
+
+    from panoptic_msgs.srv import ResetMap, SaveMap
 
     script = tmp_path / "echo.py"
     script.write_text(ECHO_NODE)

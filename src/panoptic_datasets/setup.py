@@ -1,5 +1,3 @@
-from glob import glob
-
 from setuptools import find_packages, setup
 
 package_name = "panoptic_datasets"
@@ -18,7 +16,7 @@ setup(
     zip_safe=True,
     maintainer="Panoptic perception maintainers",
     maintainer_email="maintainers@panoptic-perception.dev",
-    description="Synthetic ground-truth driving world with simulated LiDAR and cameras; readers and writers for SemanticKITTI, KITTI, nuScenes and rosbag2 (MCAP); a player node.",
+    description="Synthetic driving world, sensor simulation, dataset formats and a bag player.",
     license="Apache-2.0",
     entry_points={"console_scripts": []},
 )

@@ -1,5 +1,3 @@
-from glob import glob
-
 from setuptools import find_packages, setup
 
 package_name = "panoptic_perception"
@@ -18,7 +16,7 @@ setup(
     zip_safe=True,
     maintainer="Panoptic perception maintainers",
     maintainer_email="maintainers@panoptic-perception.dev",
-    description="Online panoptic perception: LiDAR-camera fusion, tracking, odometry, depth-aware panoptic and mapping, with thin ROS 2 nodes.",
+    description="Online panoptic perception with thin ROS 2 nodes.",
     license="Apache-2.0",
     entry_points={"console_scripts": []},
 )
