@@ -15,7 +15,7 @@ test: setup
 	@$(ENV) python -m pytest $(PYTEST_ARGS)
 
 bench: setup
-	@$(ENV) python -m pytest -m benchmark --benchmark-only --benchmark-columns=min,median,mean,max,rounds $(PYTEST_ARGS)
+	@$(ENV) python -m pytest --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,max,rounds $(PYTEST_ARGS)
 
 clean:
 	rm -rf build install log .pytest_cache
