@@ -18,5 +18,5 @@ setup(
     maintainer_email="maintainers@panoptic-perception.dev",
     description="Online panoptic perception with thin ROS 2 nodes.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["panoptic-eval = panoptic_perception.metrics.cli:main"]},
 )
