@@ -2,15 +2,24 @@
 
 from .frame import CameraImage, CameraModel, PanopticCloud, SensorFrame
 from .labels import INSTANCE_SHIFT, ClassInfo, ClassTable, load_class_table, pack_label, unpack_label
+from .sync import CameraSyncConfig, LidarCameraSynchronizer, SyncConfig, SyncCounters, SyncedSet, SyncHealthWindow
+from .timing import StageTimer
 
 __all__ = [
     "INSTANCE_SHIFT",
     "CameraImage",
     "CameraModel",
+    "CameraSyncConfig",
     "ClassInfo",
     "ClassTable",
+    "LidarCameraSynchronizer",
     "PanopticCloud",
     "SensorFrame",
+    "StageTimer",
+    "SyncConfig",
+    "SyncCounters",
+    "SyncHealthWindow",
+    "SyncedSet",
     "load_class_table",
     "pack_label",
     "unpack_label",

@@ -50,12 +50,12 @@ def encoding_layout(encoding: str) -> tuple[np.dtype, int]:
     raise ConversionError(f"Image.encoding {encoding!r} is not supported")
 
 
-def image_to_array(msg: Image) -> np.ndarray:
-    """An owned native-byte-order array: (H, W) for one channel, (H, W, C) otherwise."""
+def checked_image_buffer(msg: Any, max_pixels: int = MAX_PIXELS) -> tuple[np.dtype, int, np.ndarray]:
+    """(element dtype, channels, raw bytes) of an image whose encoding, size, step and data length agree."""
     dtype, channels = encoding_layout(msg.encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    if height * width > MAX_PIXELS:
-        raise ConversionError(f"Image width*height = {width}*{height} exceeds {MAX_PIXELS} pixels")
+    if height * width > max_pixels:
+        raise ConversionError(f"Image width*height = {width}*{height} exceeds {max_pixels} pixels")
     row_bytes = width * channels * dtype.itemsize
     if step < row_bytes:
         raise ConversionError(
@@ -64,6 +64,13 @@ def image_to_array(msg: Image) -> np.ndarray:
     raw = np.frombuffer(msg.data, dtype=np.uint8)
     if raw.size != step * height:
         raise ConversionError(f"Image.data has {raw.size} bytes, expected step*height = {step}*{height} = {step * height}")
+    return dtype, channels, raw
+
+
+def image_to_array(msg: Image) -> np.ndarray:
+    """An owned native-byte-order array: (H, W) for one channel, (H, W, C) otherwise."""
+    dtype, channels, raw = checked_image_buffer(msg)
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
     stored = dtype.newbyteorder(">" if msg.is_bigendian else "<")
     shape = (height, width, channels) if channels > 1 else (height, width)
     if raw.size == 0:
