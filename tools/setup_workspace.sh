@@ -25,7 +25,7 @@ if [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" != "$req_hash" ]; then
   echo "$req_hash" > "$venv/.requirements-hash"
 fi
 
-src_hash=$(find src colcon.meta -type f \( -name package.xml -o -name setup.py -o -name setup.cfg \
+src_hash=$(find src tools/ros_overlay colcon.meta -type f \( -name package.xml -o -name setup.py -o -name setup.cfg \
   -o -name CMakeLists.txt -o -name '*.msg' -o -name '*.srv' -o -name colcon.meta -o -path '*/resource/*' \
   -o -path '*/launch/*' -o -path '*/config/*' -o -path '*/rviz/*' \) | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
 if [ "$(cat install/.source-hash 2>/dev/null)" != "$src_hash-$req_hash" ]; then
@@ -33,7 +33,10 @@ if [ "$(cat install/.source-hash 2>/dev/null)" != "$src_hash-$req_hash" ]; then
   # shellcheck disable=SC1091
   . "$venv/bin/activate"
   export AMENT_PREFIX_PATH=$venv CMAKE_PREFIX_PATH=$venv
-  colcon --log-base log build --base-paths src --symlink-install --event-handlers console_cohesion- summary+ \
+  packages=(src/*/)
+  # tf2_msgs has no PyPI wheel: build the interface-only overlay where it is missing.
+  "$venv/bin/python" -c "import tf2_msgs" 2>/dev/null || packages+=(tools/ros_overlay/tf2_msgs)
+  colcon --log-base log build --paths "${packages[@]}" --symlink-install --event-handlers console_cohesion- summary+ \
     --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python"
   echo "$src_hash-$req_hash" > install/.source-hash
 fi
