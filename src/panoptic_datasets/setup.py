@@ -18,5 +18,8 @@ setup(
     maintainer_email="maintainers@panoptic-perception.dev",
     description="Synthetic driving world, sensor simulation, dataset formats and a bag player.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "panoptic-data = panoptic_datasets.cli:main",
+        "player_node = panoptic_datasets.ros.player_node:main",
+    ]},
 )

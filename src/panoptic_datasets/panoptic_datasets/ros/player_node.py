@@ -1,0 +1,149 @@
+"""Publish a bag or dataset folder, or a freshly simulated world, at sensor rate.
+
+Publishes ``/clock`` (with ``publish_clock``), ``lidar/points``, ``cameras/<name>/image`` and
+``camera_info``, ``/tf`` and ``/tf_static`` (transient local) and the ``ground_truth/...`` topics
+of :mod:`panoptic_datasets.ros.messages`. Header stamps are the sensor stamps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+
+from panoptic_perception.ros.conversions import ns_to_stamp
+
+from ..formats.source import FrameSource
+from ..frame import LabeledFrame
+from ..player import Player
+from ..sources import SyntheticSource, open_dataset
+from . import messages as m
+
+TICK_S = 0.005  # how often due frames are checked; bounds the publishing jitter
+
+
+def _tf_message_type() -> Any | None:
+    try:
+        from tf2_msgs.msg import TFMessage
+    except ImportError:  # tf2_msgs ships with ROS, not on PyPI
+        return None
+    return TFMessage
+
+
+class PlayerNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("player", **kwargs)
+        p = self._declare_parameters()
+        self.source, self._T_base, cameras = self._open_source(p)
+        self._as_fast_as_possible = p["rate"] == 0
+        self.names = m.FrameNames()
+        self._frames: Iterator[tuple[float, int, LabeledFrame]] = Player(self.source, rate=p["rate"], loop=p["loop"]).schedule()
+        self._next = next(self._frames, None)
+        self._wait_for = p["wait_for_subscribers"]
+        self._start: float | None = None
+        self._topic_publishers: dict[str, Any] = {}
+        self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p["publish_clock"] else None
+        self.points_pub = self._publisher(m.POINTS, m.PointCloud2)
+        # Created up front so subscribers discover every topic before the first frame goes out.
+        self._publisher(m.GT_LABELS, m.PointCloud2)
+        self._publisher(m.GT_OBJECTS, m.TrackArray)
+        for name in cameras:
+            self._publisher(m.image_topic(name), m.Image)
+            self._publisher(m.info_topic(name), m.CameraInfo)
+            for kind in m.GT_CAMERA_KINDS:
+                self._publisher(m.gt_camera_topic(name, kind), m.Image)
+        self._tf_type = _tf_message_type()
+        if self._tf_type is None:
+            self.get_logger().warning("tf2_msgs is not installed: /tf and /tf_static are not published")
+            self._tf_pub = self._tf_static_pub = None
+        else:
+            self._tf_pub = self.create_publisher(self._tf_type, "/tf", 100)
+            latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+            self._tf_static_pub = self.create_publisher(self._tf_type, "/tf_static", latched)
+        self.published = 0
+        self._timer = self.create_timer(TICK_S, self._tick)
+
+    def _declare_parameters(self) -> dict[str, Any]:
+        def declare(name: str, default: Any, description: str) -> Any:
+            return self.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+        return {
+            "source": declare("source", "synthetic", "bag or dataset folder, or 'synthetic' for a simulated world"),
+            "scene_seed": declare("scene_seed", 0, "synthetic world: scene seed"),
+            "rig": declare("rig", "hdl64-front", "synthetic world: rig preset"),
+            "frames": declare("frames", 100, "synthetic world: number of sweeps"),
+            "rate": declare("rate", 1.0, "playback speed factor; 0 = as fast as possible"),
+            "loop": declare("loop", False, "replay forever, shifting stamps so time keeps increasing"),
+            "publish_clock": declare("publish_clock", True, "publish /clock with the sensor time"),
+            "wait_for_subscribers": declare("wait_for_subscribers", 0, "start once lidar/points has this many subscribers"),
+        }
+
+    def _open_source(self, p: dict[str, Any]) -> tuple[Iterable[LabeledFrame], np.ndarray, list[str]]:
+        source: FrameSource
+        if p["source"] == "synthetic":
+            source = SyntheticSource.from_names(int(p["scene_seed"]), str(p["rig"]), int(p["frames"]))
+        else:
+            source = open_dataset(p["source"])
+        # A looped synthetic drive is simulated once, not once per pass.
+        frames = list(source) if p["loop"] and isinstance(source, SyntheticSource) else source
+        return frames, source.T_base_lidar, list(source.cameras)
+
+    def _publisher(self, topic: str, msg_type: Any) -> Any:
+        if topic not in self._topic_publishers:
+            self._topic_publishers[topic] = self.create_publisher(msg_type, topic, 10)
+        return self._topic_publishers[topic]
+
+    def _tick(self) -> None:
+        if self._next is None:
+            return
+        if self._start is None:
+            if self.points_pub.get_subscription_count() < self._wait_for:
+                return
+            self._start = time.monotonic()
+            self._publish_static(self._next[2])
+        elapsed = time.monotonic() - self._start
+        while self._next is not None and self._next[0] <= elapsed:
+            _, time_ns, frame = self._next
+            self._publish_frame(time_ns, frame)
+            self._next = next(self._frames, None)
+            if self._as_fast_as_possible:
+                break  # one frame per tick keeps the executor responsive
+        if self._next is None:
+            self.get_logger().info(f"played {self.published} frames")
+
+    def _publish_static(self, frame: LabeledFrame) -> None:
+        if self._tf_static_pub is None:
+            return
+        cameras = {name: image.camera for name, image in frame.sensor.cameras.items()}
+        transforms = m.static_transforms(cameras, self._T_base, frame.sensor.lidar_frame, self.names, frame.sensor.stamp_ns)
+        self._tf_static_pub.publish(self._tf_type(transforms=transforms))
+
+    def _publish_frame(self, time_ns: int, frame: LabeledFrame) -> None:
+        if self._clock_pub is not None:
+            self._clock_pub.publish(Clock(clock=ns_to_stamp(time_ns)))
+        if self._tf_pub is not None:
+            self._tf_pub.publish(self._tf_type(transforms=[m.odom_transform(frame, self._T_base, self.names)]))
+        for topic, _, msg in m.frame_messages(frame, self.names):
+            self._publisher(topic, type(msg)).publish(msg)
+        self.published += 1
+
+
+def main(args: list[str] | None = None) -> None:
+    try:
+        with rclpy.init(args=args):
+            node = PlayerNode()
+            rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image, PointCloud2
+
+from panoptic_datasets.formats.bag import BagWriter
+from panoptic_datasets.ros.player_node import PlayerNode
+from panoptic_perception.ros.conversions import cloud_to_sensor_points, stamp_to_ns
+
+pytestmark = pytest.mark.ros
+
+
+def test_player_node_publishes_a_bag_with_sensor_stamps(tmp_path, tiny_frames, ros_context):
+    frames = tiny_frames()
+    with BagWriter(tmp_path / "bag") as writer:
+        for frame in frames:
+            writer.write(frame)
+    clouds: list[PointCloud2] = []
+    labels: list[PointCloud2] = []
+    images: list[Image] = []
+    clocks: list[int] = []
+    listener = Node("listener", context=ros_context)
+    listener.create_subscription(PointCloud2, "lidar/points", clouds.append, 10)
+    listener.create_subscription(PointCloud2, "ground_truth/lidar/labels", labels.append, 10)
+    listener.create_subscription(Image, "cameras/front/image", images.append, 10)
+    listener.create_subscription(Clock, "/clock", lambda msg: clocks.append(stamp_to_ns(msg.clock)), 10)
+    player = PlayerNode(
+        context=ros_context,
+        parameter_overrides=[
+            Parameter("source", value=str(tmp_path / "bag")),
+            Parameter("rate", value=5.0),
+            Parameter("wait_for_subscribers", value=1),
+        ],
+    )
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(listener)
+    executor.add_node(player)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and (len(clouds) < 3 or len(labels) < 3 or len(images) < 3):
+            time.sleep(0.02)
+    finally:
+        executor.shutdown()
+        thread.join(timeout=5.0)
+        player.destroy_node()
+        listener.destroy_node()
+    assert [stamp_to_ns(c.header.stamp) for c in clouds] == [f.sensor.stamp_ns for f in frames]
+    assert [c.width for c in clouds] == [200, 207, 214]
+    assert all(c.header.frame_id == "lidar" for c in clouds)
+    np.testing.assert_array_equal(cloud_to_sensor_points(clouds[2])[0], frames[2].sensor.points)
+    assert [stamp_to_ns(i.header.stamp) for i in images] == [f.sensor.cameras["front"].stamp_ns for f in frames]
+    assert [lab.width for lab in labels] == [200, 207, 214]
+    assert clocks == [f.sensor.stamp_ns for f in frames]
+
+
+def test_player_node_publishes_a_synthetic_world_with_its_own_stamps(ros_context):
+    from panoptic_datasets.sources import SyntheticSource
+
+    expected = list(SyntheticSource.from_names(7, "tiny", 2))
+    clouds: list[PointCloud2] = []
+    listener = Node("listener", context=ros_context)
+    listener.create_subscription(PointCloud2, "lidar/points", clouds.append, 10)
+    player = PlayerNode(
+        context=ros_context,
+        parameter_overrides=[
+            Parameter("source", value="synthetic"),
+            Parameter("scene_seed", value=7),
+            Parameter("rig", value="tiny"),
+            Parameter("frames", value=2),
+            Parameter("rate", value=0.0),
+            Parameter("wait_for_subscribers", value=1),
+        ],
+    )
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(listener)
+    executor.add_node(player)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and len(clouds) < 2:
+            time.sleep(0.02)
+    finally:
+        executor.shutdown()
+        thread.join(timeout=5.0)
+        player.destroy_node()
+        listener.destroy_node()
+    assert [stamp_to_ns(c.header.stamp) for c in clouds] == [f.sensor.stamp_ns for f in expected]
+    assert [c.width for c in clouds] == [len(f.sensor.points) for f in expected]
