@@ -52,6 +52,7 @@ class PlayerNode(Node):
         self._topic_publishers: dict[str, Any] = {}
         self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p["publish_clock"] else None
         self.points_pub = self._publisher(m.POINTS, m.PointCloud2)
+        self._wait_topics = list(p["wait_for_topics"])
         # Created up front so subscribers discover every topic before the first frame goes out.
         self._publisher(m.GT_LABELS, m.PointCloud2)
         self._publisher(m.GT_OBJECTS, m.TrackArray)
@@ -83,7 +84,8 @@ class PlayerNode(Node):
             "rate": declare("rate", 1.0, "playback speed factor; 0 = as fast as possible"),
             "loop": declare("loop", False, "replay forever, shifting stamps so time keeps increasing"),
             "publish_clock": declare("publish_clock", True, "publish /clock with the sensor time"),
-            "wait_for_subscribers": declare("wait_for_subscribers", 0, "start once lidar/points has this many subscribers"),
+            "wait_for_subscribers": declare("wait_for_subscribers", 0, "start once each wait_for_topics has this many readers"),
+            "wait_for_topics": declare("wait_for_topics", [m.POINTS], "topics whose subscribers wait_for_subscribers counts"),
         }
 
     def _open_source(self, p: dict[str, Any]) -> tuple[Iterable[LabeledFrame], np.ndarray, list[str]]:
@@ -105,7 +107,7 @@ class PlayerNode(Node):
         if self._next is None:
             return
         if self._start is None:
-            if self.points_pub.get_subscription_count() < self._wait_for:
+            if min(self.count_subscribers(topic) for topic in self._wait_topics) < self._wait_for:
                 return
             self._start = time.monotonic()
             self._publish_static(self._next[2])

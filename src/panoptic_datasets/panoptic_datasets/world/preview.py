@@ -33,11 +33,11 @@ def render_overview(frame: LabeledFrame, path: str | Path, camera: str | None = 
     if camera is not None:
         image = frame.sensor.cameras[camera]
         ax = fig.add_axes((0.0, 0.56, 1.0, 0.44))
-        ax.imshow(image.rgb)
+        ax.imshow((image.rgb * 0.6).astype(np.uint8))  # dimmed so the class colours of the points stand out
         uv, depth, inside = image.camera.project(xyz)
         keep = inside & (semantic > 0)
         thing = is_thing[semantic]
-        for sel, size in ((keep & ~thing, 0.3), (keep & thing, 1.5)):
+        for sel, size in ((keep & ~thing, 2.5), (keep & thing, 6.0)):
             ax.scatter(uv[sel, 0], uv[sel, 1], s=size, c=colors[semantic[sel]], linewidths=0, alpha=0.85)
         ax.set_xlim(0, image.camera.width)
         ax.set_ylim(image.camera.height, 0)
