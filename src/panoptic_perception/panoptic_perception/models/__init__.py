@@ -1,0 +1,68 @@
+"""torch nn.Modules of the runtime: UP-Fuse LiDAR-camera panoptic fusion and its parts."""
+
+from .camera_augmentation import augment_camera
+from .depth_completion import complete_depth, render_sparse_depth
+from .encoders import ResidualEncoder
+from .errors import ModelConfigError, ModelError, ModelFormatError, ModelInputError
+from .io import load_model, read_config, save_model
+from .losses import SetCriterion
+from .mask_head_3d import PointMaskHead3D, select_nearest_range_neighbours
+from .matching import PanopticTargets, build_targets, hungarian_match, match_queries
+from .postprocess import PanopticPrediction, panoptic_inference
+from .range_view import RangeProjection, RangeViewSpec, project_to_range_view, range_view_coordinates
+from .registry import BACKBONES, FUSION_MODULES, Registry
+from .uncertainty_fusion import (
+    ConcatFusion,
+    DeformableCrossModalAttention,
+    FusionOutput,
+    UncertaintyAwareFusion,
+    instability_loss,
+    uncertainty_from_instability,
+)
+from .upfuse import UPFuse, UPFuseBatch, UPFuseConfig, UPFuseOutput, batch_from_sensor_frame, collate
+from .view_transform import camera_to_range_view, dense_camera_depth, scale_intrinsics
+
+__all__ = [
+    "BACKBONES",
+    "FUSION_MODULES",
+    "ConcatFusion",
+    "DeformableCrossModalAttention",
+    "FusionOutput",
+    "ModelConfigError",
+    "ModelError",
+    "ModelFormatError",
+    "ModelInputError",
+    "PanopticPrediction",
+    "PanopticTargets",
+    "PointMaskHead3D",
+    "RangeProjection",
+    "RangeViewSpec",
+    "Registry",
+    "ResidualEncoder",
+    "SetCriterion",
+    "UPFuse",
+    "UPFuseBatch",
+    "UPFuseConfig",
+    "UPFuseOutput",
+    "UncertaintyAwareFusion",
+    "augment_camera",
+    "batch_from_sensor_frame",
+    "build_targets",
+    "camera_to_range_view",
+    "collate",
+    "complete_depth",
+    "dense_camera_depth",
+    "hungarian_match",
+    "instability_loss",
+    "load_model",
+    "match_queries",
+    "panoptic_inference",
+    "project_to_range_view",
+    "range_view_coordinates",
+    "read_config",
+    "render_sparse_depth",
+    "save_model",
+    "scale_intrinsics",
+    "select_nearest_range_neighbours",
+    "uncertainty_from_instability",
+]
