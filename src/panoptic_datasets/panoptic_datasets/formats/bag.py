@@ -60,7 +60,8 @@ TF_STATIC_QOS = Qos(
     _TIME_ZERO,
     False,
 )
-_PANOPTIC_TYPES = ("Track", "TrackArray")
+_PANOPTIC_TYPES = ("Track", "TrackArray", "MapInstance", "MapInstanceArray", "ClassInfo", "ClassMap", "StageLatency",
+                   "PipelineStatus")
 
 
 @lru_cache(maxsize=1)
@@ -91,6 +92,69 @@ def _ros_type(msg: Any) -> str:
     return f"{module}/msg/{type(msg).__name__}"
 
 
+class BagRecorder:
+    """Any ROS 2 messages into a new rosbag2/MCAP bag folder, deterministically; a context manager.
+
+    ``write`` takes rclpy messages; ``write_cdr`` takes CDR bytes already serialised. Log times
+    are the stamps given (the sensor stamps), never the wall clock.
+    """
+
+    def __init__(self, path: str | Path, *, compress: bool = True, custom: dict[str, str] | None = None) -> None:
+        from rclpy.serialization import serialize_message
+
+        self._serialize = serialize_message
+        self.path = Path(path)
+        self._store = typestore()
+        try:
+            self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+            if compress:  # zstd chunks: images and ground-truth rasters shrink several-fold
+                self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+            for key, value in (custom or {}).items():
+                self._writer.set_custom_data(key, value)
+            self._writer.open()
+        except RosbagsWriterError as err:
+            raise WriterError(f"{self.path}: {err}") from err
+        self._connections: dict[str, Connection] = {}
+
+    def __enter__(self) -> BagRecorder:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    @property
+    def store(self) -> Typestore:
+        return self._store
+
+    def write(self, topic: str, msg: Any, stamp_ns: int, qos: tuple[Qos, ...] = ()) -> None:
+        msgtype = _ros_type(msg)
+        self.write_cdr(topic, msgtype, self._canonical(self._serialize(msg), msgtype), stamp_ns, qos)
+
+    def write_cdr(self, topic: str, msgtype: str, data: bytes, stamp_ns: int, qos: tuple[Qos, ...] = ()) -> None:
+        if topic not in self._connections:
+            try:
+                self._connections[topic] = self._writer.add_connection(
+                    topic, msgtype, typestore=self._store, offered_qos_profiles=qos
+                )
+            except RosbagsWriterError as err:
+                raise WriterError(f"{self.path}: topic {topic}: {err}") from err
+        self._writer.write(self._connections[topic], stamp_ns, data)
+
+    def _canonical(self, raw: bytes, msgtype: str) -> bytes:
+        # rclpy (Fast CDR) leaves alignment padding uninitialised; a rosbags round trip zeroes it,
+        # which makes identical messages give byte-identical bags.
+        return bytes(self._store.serialize_cdr(self._store.deserialize_cdr(raw, msgtype), msgtype))
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
 class BagWriter:
     """Write LabeledFrames to a new rosbag2/MCAP bag folder; a context manager."""
 
@@ -105,25 +169,13 @@ class BagWriter:
         sequence: int | None = None,
         quantize: bool = True,
     ) -> None:
-        from rclpy.serialization import serialize_message
-
-        self._serialize = serialize_message
         self.path = Path(path)
         self.T_base_lidar = np.eye(4) if T_base_lidar is None else np.asarray(T_base_lidar, dtype=np.float64)
         self.ground_truth = ground_truth
         self.names = names
         self.quantize = quantize  # depth to 1/256 m, flow to 1/64 px: keeps a 200-frame HDL-64 bag under 1 GB
-        self._store = typestore()
-        try:
-            self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
-            if compress:  # zstd chunks: images and ground-truth rasters shrink several-fold
-                self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
-            if sequence is not None:
-                self._writer.set_custom_data(SEQUENCE_KEY, str(int(sequence)))
-            self._writer.open()
-        except RosbagsWriterError as err:
-            raise WriterError(f"{self.path}: {err}") from err
-        self._connections: dict[str, Connection] = {}
+        custom = {SEQUENCE_KEY: str(int(sequence))} if sequence is not None else None
+        self._recorder = BagRecorder(self.path, compress=compress, custom=custom)
         self._count = 0
 
     def __enter__(self) -> BagWriter:
@@ -133,17 +185,10 @@ class BagWriter:
         if exc_type is None:
             self.close()
         else:
-            self._writer.abort()
-
-    def _connection(self, topic: str, msgtype: str, qos: tuple[Qos, ...] = ()) -> Connection:
-        if topic not in self._connections:
-            self._connections[topic] = self._writer.add_connection(
-                topic, msgtype, typestore=self._store, offered_qos_profiles=qos
-            )
-        return self._connections[topic]
+            self._recorder.abort()
 
     def _write_tf(self, topic: str, transforms: list[Any], stamp_ns: int) -> None:
-        store = self._store
+        store = self._recorder.store
         T = store.types
         msgs = []
         for t in transforms:
@@ -161,7 +206,7 @@ class BagWriter:
             )
         data = store.serialize_cdr(T["tf2_msgs/msg/TFMessage"](transforms=msgs), "tf2_msgs/msg/TFMessage")
         qos = (TF_STATIC_QOS,) if topic == TF_STATIC else ()
-        self._writer.write(self._connection(topic, "tf2_msgs/msg/TFMessage", qos), stamp_ns, bytes(data))
+        self._recorder.write_cdr(topic, "tf2_msgs/msg/TFMessage", bytes(data), stamp_ns, qos)
 
     def write(self, frame: LabeledFrame) -> None:
         stamp = frame.sensor.stamp_ns
@@ -176,17 +221,32 @@ class BagWriter:
         except ValueError as err:
             raise WriterError(f"{self.path}: frame {self._count}: {err}") from err
         for topic, msg_stamp, msg in messages:
-            msgtype = _ros_type(msg)
-            self._writer.write(self._connection("/" + topic, msgtype), msg_stamp, self._canonical(self._serialize(msg), msgtype))
+            self._recorder.write("/" + topic, msg, msg_stamp)
         self._count += 1
 
-    def _canonical(self, raw: bytes, msgtype: str) -> bytes:
-        # rclpy (Fast CDR) leaves alignment padding uninitialised; a rosbags round trip zeroes it,
-        # which makes identical frames give byte-identical bags.
-        return bytes(self._store.serialize_cdr(self._store.deserialize_cdr(raw, msgtype), msgtype))
-
     def close(self) -> None:
-        self._writer.close()
+        self._recorder.close()
+
+
+def read_messages(path: str | Path, topics: list[str]) -> Iterator[tuple[str, int, Any]]:
+    """(topic, log time ns, message) of the given topics of any rosbag2 bag, in log-time order.
+
+    Messages are decoded by rosbags into its own message classes (same field names as rclpy's).
+    """
+    path = Path(path)
+    if not (path / "metadata.yaml").is_file():
+        raise ReaderError(f"{path / 'metadata.yaml'}: file not found (not a rosbag2 folder)")
+    store = typestore()
+    try:
+        with Reader(path) as reader:
+            missing = sorted(set(topics) - set(reader.topics))
+            if missing:
+                raise ReaderError(f"{path}: no topic {', '.join(missing)}; topics: {', '.join(sorted(reader.topics))}")
+            connections = [c for c in reader.connections if c.topic in topics]
+            for connection, stamp, raw in reader.messages(connections=connections):
+                yield connection.topic, stamp, store.deserialize_cdr(raw, connection.msgtype)
+    except RosbagsReaderError as err:
+        raise ReaderError(f"{path}: {err}") from err
 
 
 class BagReader:

@@ -2,9 +2,11 @@
 
   panoptic-eval lidar --gt ROOT --pred ROOT --sequences 08 --out DIR [--convention semantickitti|nuscenes]
   panoptic-eval odometry --gt poses.txt --est poses.txt --out DIR
+  panoptic-eval bag --gt DATASET_BAG --pred OUTPUT_BAG --out DIR [--no-odometry]
 
 LiDAR inputs use the SemanticKITTI layout (``sequences/NN/labels`` vs ``sequences/NN/predictions``).
-Bag input is not supported yet (no bag reader in ``panoptic_datasets.formats`` at the time of writing).
+Bags: a dataset bag (ground truth) and a bag recorded from the stack's outputs while it was played
+(see ``panoptic_datasets.evaluation``).
 """
 
 from __future__ import annotations
@@ -89,12 +91,28 @@ def main(argv: list[str] | None = None) -> int:
     odo.add_argument("--gt", type=Path, required=True)
     odo.add_argument("--est", type=Path, required=True)
     odo.add_argument("--out", type=Path, required=True)
+    bag = sub.add_parser("bag", help="panoptic tracking and odometry: dataset bag vs recorded output bag")
+    bag.add_argument("--gt", type=Path, required=True, help="dataset bag (rosbag2 folder) with ground truth")
+    bag.add_argument("--pred", type=Path, required=True, help="bag recorded from the stack's outputs")
+    bag.add_argument("--convention", choices=["semantickitti", "nuscenes"], default="semantickitti")
+    bag.add_argument("--min-points", type=int, default=None)
+    bag.add_argument("--no-odometry", action="store_true", help="score segmentation and tracking only")
+    bag.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "lidar":
             result = evaluate_lidar(args.gt, args.pred, args.sequences, args.convention, args.min_points)
-        else:
+        elif args.command == "odometry":
             result = evaluate_odometry(args.gt, args.est)
+        else:
+            # Bags are a dataset format: their reader lives in panoptic_datasets (imported only here).
+            from panoptic_datasets.evaluation import evaluate_bags
+            from panoptic_datasets.formats.errors import FormatError
+
+            try:
+                result = evaluate_bags(args.gt, args.pred, args.convention, args.min_points, not args.no_odometry)
+            except FormatError as err:
+                raise EvalDataError(str(err)) from err
     except (EvalDataError, MetricsInputError) as err:
         print(f"panoptic-eval: error: {err}", file=sys.stderr)
         return 2
