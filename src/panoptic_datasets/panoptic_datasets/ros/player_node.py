@@ -52,7 +52,6 @@ class PlayerNode(Node):
         self._topic_publishers: dict[str, Any] = {}
         self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p["publish_clock"] else None
         self.points_pub = self._publisher(m.POINTS, m.PointCloud2)
-        self._wait_topics = list(p["wait_for_topics"])
         # Created up front so subscribers discover every topic before the first frame goes out.
         self._publisher(m.GT_LABELS, m.PointCloud2)
         self._publisher(m.GT_OBJECTS, m.TrackArray)
@@ -61,6 +60,11 @@ class PlayerNode(Node):
             self._publisher(m.info_topic(name), m.CameraInfo)
             for kind in m.GT_CAMERA_KINDS:
                 self._publisher(m.gt_camera_topic(name, kind), m.Image)
+        unknown = [t for t in p["wait_for_topics"] if t not in self._topic_publishers]
+        if unknown:
+            raise ValueError(f"wait_for_topics: not published by the player: {unknown}; see {sorted(self._topic_publishers)}")
+        # Matched readers of our own publishers: a reader the graph knows of may not be matched yet.
+        self._wait_pubs = [self._topic_publishers[t] for t in p["wait_for_topics"]]
         self._tf_type = _tf_message_type()
         if self._tf_type is None:
             self.get_logger().warning("tf2_msgs is not installed: /tf and /tf_static are not published")
@@ -107,7 +111,7 @@ class PlayerNode(Node):
         if self._next is None:
             return
         if self._start is None:
-            if min(self.count_subscribers(topic) for topic in self._wait_topics) < self._wait_for:
+            if min(pub.get_subscription_count() for pub in self._wait_pubs) < self._wait_for:
                 return
             self._start = time.monotonic()
             self._publish_static(self._next[2])

@@ -4,6 +4,7 @@ from .frame import CameraImage, CameraModel, PanopticCloud, SensorFrame
 from .labels import INSTANCE_SHIFT, ClassInfo, ClassTable, load_class_table, pack_label, unpack_label
 from .sync import CameraSyncConfig, LidarCameraSynchronizer, SyncConfig, SyncCounters, SyncedSet, SyncHealthWindow
 from .timing import StageTimer
+from .transforms import TransformLookupError, TransformTree
 
 __all__ = [
     "INSTANCE_SHIFT",
@@ -20,6 +21,8 @@ __all__ = [
     "SyncCounters",
     "SyncHealthWindow",
     "SyncedSet",
+    "TransformLookupError",
+    "TransformTree",
     "load_class_table",
     "pack_label",
     "unpack_label",

@@ -1,6 +1,8 @@
 """torch nn.Modules of the runtime: UP-Fuse LiDAR-camera panoptic fusion and its parts."""
 
+from . import deepdps  # noqa: F401  (registers the "deepdps" architecture)
 from .camera_augmentation import augment_camera
+from .config_dict import config_from_dict, config_to_dict
 from .depth_completion import complete_depth, render_sparse_depth
 from .encoders import ResidualEncoder
 from .errors import ModelConfigError, ModelError, ModelFormatError, ModelInputError
@@ -10,7 +12,7 @@ from .mask_head_3d import PointMaskHead3D, select_nearest_range_neighbours
 from .matching import PanopticTargets, build_targets, hungarian_match, match_queries
 from .postprocess import PanopticPrediction, panoptic_inference
 from .range_view import RangeProjection, RangeViewSpec, project_to_range_view, range_view_coordinates
-from .registry import BACKBONES, FUSION_MODULES, Registry
+from .registry import ARCHITECTURES, BACKBONES, FUSION_MODULES, Registry
 from .uncertainty_fusion import (
     ConcatFusion,
     DeformableCrossModalAttention,
@@ -23,6 +25,7 @@ from .upfuse import UPFuse, UPFuseBatch, UPFuseConfig, UPFuseOutput, batch_from_
 from .view_transform import camera_to_range_view, dense_camera_depth, scale_intrinsics
 
 __all__ = [
+    "ARCHITECTURES",
     "BACKBONES",
     "FUSION_MODULES",
     "ConcatFusion",
@@ -51,6 +54,9 @@ __all__ = [
     "camera_to_range_view",
     "collate",
     "complete_depth",
+    "config_from_dict",
+    "config_to_dict",
+    "deepdps",
     "dense_camera_depth",
     "hungarian_match",
     "instability_loss",

@@ -1,7 +1,8 @@
 """Classical depth completion (IP-Basic, Ku et al. 2018) in torch, plus sparse depth rendering.
 
 Runs inside the model (no OpenCV): dilation is (separable) max-pooling, erosion is max-pooling
-of the negated image, the median is ``nanmedian`` over an unfolded window with empties as NaN.
+of the negated image, the median is a sort over an unfolded window with empties sorted last
+(not ``nanmedian``, which ONNX has no operator for).
 As in IP-Basic, depth is inverted (``d_inv = max_depth - d``) so that max-pooling prefers near
 surfaces and empty pixels (0) never win. IP-Basic's "extend to top of image" step is left out on purpose: camera pixels
 above the LiDAR's reach (sky) should stay unmapped, not inherit the top row's depth.
@@ -38,12 +39,14 @@ def masked_median(x: torch.Tensor, valid: torch.Tensor, kernel: int) -> torch.Te
     x where none is valid."""
     b, c, h, w = x.shape
     pad = kernel // 2
-    values = F.unfold(x, kernel, padding=pad)  # (B, C*k*k, H*W)
-    ok = F.unfold(valid.to(x.dtype), kernel, padding=pad) > 0.5
-    values = torch.where(ok, values, torch.full_like(values, float("nan")))
-    values = values.view(b, c, kernel * kernel, h * w).transpose(2, 3)
-    median = torch.nanmedian(values, dim=3).values.view(b, c, h, w)
-    return torch.where(torch.isnan(median), x, median)
+    values = F.unfold(x, kernel, padding=pad).view(b, c, kernel * kernel, h * w)  # (B, C, k*k, H*W)
+    ok = F.unfold(valid.to(x.dtype), kernel, padding=pad).view(b, -1, kernel * kernel, h * w) > 0.5
+    values = torch.where(ok, values, torch.full_like(values, float("inf")))
+    count = ok.sum(2, keepdim=True)  # (B, 1, 1, H*W) valid pixels per window
+    ordered = torch.sort(values, dim=2).values
+    lower_median = torch.div((count - 1).clamp_min(0), 2, rounding_mode="floor").expand(b, c, 1, h * w)
+    median = ordered.gather(2, lower_median).view(b, c, h, w)
+    return torch.where(count.view(b, -1, h, w) > 0, median, x)
 
 
 def gaussian_kernel(size: int, sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

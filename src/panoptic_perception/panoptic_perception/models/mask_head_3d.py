@@ -26,6 +26,21 @@ def window_ranges(range_image: torch.Tensor, window: int) -> torch.Tensor:
     return windows.transpose(1, 2).reshape(b * h * w, window * window)
 
 
+def smallest_k_stable(values: torch.Tensor, k: int) -> torch.Tensor:
+    """Slots (R, k) of the k smallest of (R, S) values, ascending, equal values in slot order.
+
+    ``torch.topk`` leaves the order of ties unspecified (and ONNX Runtime and TensorRT each pick
+    their own), while ties are common here (a flat wall repeats a range along a row); ranking by
+    pairwise comparison gives every backend the same slots. S is a window's size, so R x S x S is small.
+    """
+    slot = torch.arange(values.shape[1], device=values.device)
+    other, own = values[:, None, :], values[:, :, None]
+    before = (other < own) | ((other == own) & (slot[None, None, :] < slot[None, :, None]))
+    rank = before.sum(-1)  # (R, S), a permutation of 0..S-1 per row
+    wanted = torch.arange(k, device=values.device)[None, :, None]
+    return (rank[:, None, :] == wanted).int().argmax(-1)
+
+
 def select_nearest_range_neighbours(
     range_image: torch.Tensor, point_vu: torch.Tensor, point_range: torch.Tensor, window: int, k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,7 +59,7 @@ def select_nearest_range_neighbours(
     distance = torch.where(
         valid, (candidate_range - point_range.reshape(-1, 1)).abs(), torch.full_like(candidate_range, float("inf"))
     )
-    _, pick = torch.topk(distance, k, dim=-1, largest=False, sorted=True)
+    pick = smallest_k_stable(distance, k)
     # int32 arithmetic: several times faster than int64 division / remainder on CPU
     pick32 = pick.int()
     rows = (point_vu[..., 0].reshape(-1, 1).int() + torch.div(pick32, window, rounding_mode="floor") - r).clamp(0, h - 1)

@@ -1,4 +1,4 @@
-"""Name -> class registries for the swappable parts (backbones, fusion modules)."""
+"""Name -> class registries for the swappable parts (backbones, fusion modules) and whole architectures."""
 
 from __future__ import annotations
 
@@ -41,3 +41,6 @@ class Registry(Generic[T]):
 
 BACKBONES: Registry = Registry("backbone")
 FUSION_MODULES: Registry = Registry("fusion module")
+# Whole networks by the ``architecture`` name that ``model.json`` stores; each class has ``config_class``
+# (a dataclass with ``to_dict``/``from_dict``), ``config`` and ``from_config``.
+ARCHITECTURES: Registry = Registry("architecture")

@@ -8,6 +8,7 @@ embeddings) are made before the first layer and after each layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,7 @@ class QueryPrediction:
     class_logits: torch.Tensor  # (B, Q, num_classes + 1)
     mask_embed: torch.Tensor  # (B, Q, mask_dim)
     mask_logits: torch.Tensor  # (B, Q, H4, W4) range-view masks at stride 4
+    query: torch.Tensor | None = None  # (B, Q, dim) normalised query features the heads read
 
 
 class MLP(nn.Sequential):
@@ -86,9 +88,17 @@ class QueryTransformerDecoder(nn.Module):
         attn_mask = (small.sigmoid() < 0.5).flatten(2)
         attn_mask = attn_mask & ~attn_mask.all(dim=-1, keepdim=True)
         attn_mask = attn_mask.repeat_interleave(self.heads, dim=0).detach()
-        return QueryPrediction(self.class_embed(q), embed, mask_logits), attn_mask
+        return QueryPrediction(self.class_embed(q), embed, mask_logits, q), attn_mask
 
-    def forward(self, multi_scale: list[torch.Tensor], mask_features: torch.Tensor) -> list[QueryPrediction]:
+    def forward(
+        self,
+        multi_scale: list[torch.Tensor],
+        mask_features: torch.Tensor,
+        after_layer: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ) -> list[QueryPrediction]:
+        """``after_layer(layer_index, queries, attn_mask)``, when given, refines the queries after every
+        layer (DeepDPS's geometric query enhancement); ``attn_mask`` is the one that layer used, over
+        the pixels of level ``layer_index % num_levels``."""
         b = mask_features.shape[0]
         memories, positions, sizes = [], [], []
         for i, x in enumerate(multi_scale):
@@ -104,6 +114,8 @@ class QueryTransformerDecoder(nn.Module):
         for i, layer in enumerate(self.layers):
             level = i % self.num_levels
             q = layer(q, q_pos, memories[level], positions[level], attn_mask)
+            if after_layer is not None:
+                q = after_layer(i, q, attn_mask)
             pred, attn_mask = self.predict(q, mask_features, sizes[(i + 1) % self.num_levels])
             predictions.append(pred)
         return predictions

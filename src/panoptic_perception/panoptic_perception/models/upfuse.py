@@ -19,12 +19,13 @@ from torch import nn
 
 from panoptic_perception.core import load_class_table
 
+from .config_dict import config_from_dict, config_to_dict
 from .errors import ModelConfigError, ModelInputError
 from .mask_head_3d import PointMaskHead3D
 from .pixel_decoder import PixelDecoder
 from .postprocess import PanopticPrediction, panoptic_inference
 from .range_view import RangeViewSpec, project_to_range_view
-from .registry import BACKBONES, FUSION_MODULES
+from .registry import ARCHITECTURES, BACKBONES, FUSION_MODULES
 from .transformer_decoder import QueryTransformerDecoder
 from .view_transform import camera_to_range_view, dense_camera_depth, scale_intrinsics
 
@@ -129,27 +130,11 @@ class UPFuseConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)}
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> UPFuseConfig:
-        if not isinstance(data, dict):
-            raise ModelConfigError(f"{source}: expected an object of UPFuseConfig fields, got {type(data).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise ModelConfigError(f"{source}: unknown UPFuseConfig field(s) {', '.join(unknown)}")
-        values: dict[str, Any] = {}
-        for name, value in data.items():
-            default = fields[name].default
-            try:
-                if isinstance(default, tuple):
-                    values[name] = tuple(type(default[0])(v) for v in value)
-                else:
-                    values[name] = type(default)(value)
-            except (TypeError, ValueError) as err:
-                raise ModelConfigError(f"{source}: field {name!r}: {err}") from err
-        return cls(**values)
+        return config_from_dict(cls, data, source)
 
 
 @dataclass
@@ -290,7 +275,10 @@ def gather_at_points(maps: torch.Tensor, point_vu: torch.Tensor, stride: int) ->
     return torch.gather(maps.flatten(2), 2, flat[:, None, :].expand(b, c, -1))
 
 
+@ARCHITECTURES.register("upfuse")
 class UPFuse(nn.Module):
+    config_class = UPFuseConfig
+
     def __init__(self, config: UPFuseConfig) -> None:
         super().__init__()
         self.config = config
@@ -332,35 +320,36 @@ class UPFuse(nn.Module):
         images = batch.images.flatten(0, 1)
         K = batch.K
         if self.config.camera_scale != 1.0:
+            h, w = int(h), int(w)  # the ONNX tracer hands out sizes as tensors; the resized size is fixed per graph
             hs, ws = max(round(h * self.config.camera_scale), 1), max(round(w * self.config.camera_scale), 1)
             images = F.interpolate(images, size=(hs, ws), mode="bilinear", align_corners=False, antialias=False)
             K = scale_intrinsics(K, ws / w, hs / h)
         return self.camera_encoder((images - self.image_mean) / self.image_std), K
 
-    def forward(self, batch: UPFuseBatch) -> UPFuseOutput:
-        batch.validate(self.spec)
-        cfg = self.config
-        mask = batch.range_mask[:, None].to(batch.range_features.dtype)
-        lidar_in = torch.cat([(batch.range_features - self.range_mean) / self.range_std * mask, mask], dim=1)
-        f_lidar = self.lidar_encoder(lidar_in)
+    def warp_camera(self, batch: UPFuseBatch, lidar_shapes: list[tuple[int, int]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Camera features warped into the range view: (F_C, mask) at each LiDAR scale of ``lidar_shapes``.
 
+        Also used on its own by training (F_orig of the instability loss, without the LiDAR branch).
+        """
         f_cam_image, K_image = self.encode_camera(batch)
         strides = self.camera_encoder.strides
         grid_h, grid_w = f_cam_image[0].shape[-2:]
         K_grid = scale_intrinsics(K_image, 1.0 / strides[0], 1.0 / strides[0])
-        depth = dense_camera_depth(batch.point_xyz, batch.point_valid, K_grid, batch.T_cam_lidar, grid_h, grid_w, cfg.max_depth)
+        depth = dense_camera_depth(
+            batch.point_xyz, batch.point_valid, K_grid, batch.T_cam_lidar, grid_h, grid_w, self.config.max_depth
+        )
         depth = depth * batch.camera_valid.reshape(-1, 1, 1, 1).to(depth.dtype)  # a missing camera maps nowhere
-        warped = camera_to_range_view(
-            f_cam_image,
-            strides,
-            depth,
-            strides[0],
-            K_image,
-            batch.T_cam_lidar,
-            self.spec,
-            [tuple(f.shape[-2:]) for f in f_lidar],
+        return camera_to_range_view(
+            f_cam_image, strides, depth, strides[0], K_image, batch.T_cam_lidar, self.spec, lidar_shapes,
             self.lidar_encoder.strides,
         )
+
+    def forward(self, batch: UPFuseBatch) -> UPFuseOutput:
+        batch.validate(self.spec)
+        mask = batch.range_mask[:, None].to(batch.range_features.dtype)
+        lidar_in = torch.cat([(batch.range_features - self.range_mean) / self.range_std * mask, mask], dim=1)
+        f_lidar = self.lidar_encoder(lidar_in)
+        warped = self.warp_camera(batch, [tuple(f.shape[-2:]) for f in f_lidar])
 
         fused, uncert, instab = [], [], []
         for fusion, f_l, (f_c, m) in zip(self.fusion, f_lidar, warped, strict=True):

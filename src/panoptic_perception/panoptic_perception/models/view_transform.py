@@ -32,6 +32,24 @@ def scale_intrinsics(K: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
     return K
 
 
+def cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cross product over the last axis (written out: ONNX has no cross-product operator)."""
+    a0, a1, a2 = a.unbind(-1)
+    b0, b1, b2 = b.unbind(-1)
+    return torch.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim=-1)
+
+
+def invert_3x3(m: torch.Tensor) -> torch.Tensor:
+    """Inverse of (..., 3, 3) matrices by the adjugate; ONNX has no matrix-inverse operator.
+
+    With rows r0, r1, r2 of M, the columns of M^-1 are (r1 x r2, r2 x r0, r0 x r1) / det M.
+    """
+    r0, r1, r2 = m.unbind(-2)
+    columns = torch.stack([cross(r1, r2), cross(r2, r0), cross(r0, r1)], dim=-1)
+    det = (r0 * cross(r1, r2)).sum(-1)
+    return columns / det[..., None, None]
+
+
 def project_to_cameras(xyz: torch.Tensor, K: torch.Tensor, T_cam_lidar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, N, 3) LiDAR points -> pixel coordinates (B, M, N, 2) and depth (B, M, N) in M cameras."""
     cam = torch.einsum("bmij,bnj->bmni", T_cam_lidar[..., :3, :3], xyz) + T_cam_lidar[..., None, :3, 3]
@@ -94,7 +112,7 @@ def backproject_to_range_view(
         indexing="ij",
     )
     pix = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).view(1, 1, h * w, 3)
-    rays = torch.einsum("bmij,bmnj->bmni", torch.linalg.inv(K), pix.expand(b, m, -1, -1))
+    rays = torch.einsum("bmij,bmnj->bmni", invert_3x3(K), pix.expand(b, m, -1, -1))
     cam = rays * depth.view(b, m, h * w, 1)
     # p_lidar = R^T (p_cam - t)
     R = T_cam_lidar[..., :3, :3]

@@ -1,0 +1,217 @@
+"""Fusion + tracking node: synchronised LiDAR sweeps and camera images in, panoptic outputs out.
+
+Subscribes ``lidar/points``, ``cameras/<name>/image``, ``cameras/<name>/camera_info`` and
+``/tf_static`` (camera extrinsics); publishes ``perception/panoptic_points``,
+``perception/panoptic_points_rgb`` and ``perception/track_markers`` (only when subscribed),
+``perception/tracks``, ``perception/status``, ``perception/class_map`` (transient local) and
+``/diagnostics``. Every output carries the sweep's stamp and the LiDAR frame.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from visualization_msgs.msg import MarkerArray
+
+from panoptic_msgs.msg import ClassMap, PipelineStatus, TrackArray
+
+from ..core import (
+    CameraImage,
+    LidarCameraSynchronizer,
+    SensorFrame,
+    SyncConfig,
+    SyncedSet,
+    SyncHealthWindow,
+    TransformLookupError,
+    TransformTree,
+    load_class_table,
+)
+from ..core.camera_health import CameraHealth
+from ..pipeline import FusionConfig, PerceptionPipeline, PipelineConfig
+from ..ros.class_map import class_map_msg
+from ..ros.conversions import (
+    camera_info_to_model,
+    cloud_to_sensor_points,
+    image_to_rgb,
+    panoptic_cloud_to_msg,
+    stamp_to_ns,
+    transform_to_matrix,
+)
+from ..ros.diagnostics import DiagnosticsConfig, LatencyLimits, diagnostic_array, pipeline_status_msg
+from ..ros.errors import ConversionError
+from ..ros.outputs import rgb_cloud_msg, track_array_msg, track_markers_msg
+from ..ros.parameters import declare, declare_dataclass
+from ..ros.qos import LATCHED_QOS, OUTPUT_QOS, qos_from_name
+from ..ros.validation import ThrottledLogger, validate_cloud_msg, validate_image_msg
+from ..tracking import TrackerConfig
+
+_MS = 1_000_000
+
+
+class PerceptionNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("panoptic_perception", **kwargs)
+        fusion = FusionConfig(
+            model_dir=declare(self, "model_dir", "models/upfuse_cpu", "directory with model.json and weights.safetensors"),
+            cameras=declare(self, "cameras", ["front"], "camera names, in the network's camera-slot order"),
+            threads=declare(self, "threads", 2, "torch intra-op threads", (1, 64)),
+            min_instance_points=declare(self, "min_instance_points", 5, "smallest thing instance handed to the tracker",
+                                        (1, 100_000)),
+        )
+        tracking = declare_dataclass(self, "tracking", TrackerConfig(association="centroid_kalman"), "tracker")
+        self.pipeline = PerceptionPipeline.from_config(PipelineConfig(fusion, TrackerConfig.from_dict(tracking)))
+        self.cameras = list(fusion.cameras)
+        self.sync = LidarCameraSynchronizer(SyncConfig.uniform(
+            self.cameras,
+            offset_ns=int(declare(self, "sync.offset_ms", 0.0, "camera stamp minus sweep stamp", (-500.0, 500.0)) * _MS),
+            slop_ns=int(declare(self, "sync.slop_ms", 50.0, "largest stamp mismatch of a pair", (0.0, 500.0)) * _MS),
+            timeout_ns=int(declare(self, "sync.timeout_ms", 100.0, "wait for images after a sweep", (0.0, 2000.0)) * _MS),
+        ))
+        self.diagnostics = DiagnosticsConfig(latency=LatencyLimits(
+            warn_ms=declare(self, "diagnostics.warn_ms", 100.0, "stage latency that warns", (0.0, 10_000.0)),
+            error_ms=declare(self, "diagnostics.error_ms", 200.0, "stage latency that errors", (0.0, 10_000.0)),
+        ))
+        qos = qos_from_name(declare(self, "qos.input", "sensor_data", "QoS of sensor inputs: sensor_data|reliable|..."))
+        self.table = load_class_table()
+        self.health = CameraHealth()
+        self.window = SyncHealthWindow()
+        self.log = ThrottledLogger(self.get_logger())
+        self.tf = TransformTree()
+        self.infos: dict[str, CameraInfo] = {}
+        self._uncalibrated: dict[str, Image] = {}  # a camera's newest image until its camera_info and extrinsics arrive
+
+        self.create_subscription(PointCloud2, "lidar/points", self._on_cloud, qos)
+        for name in self.cameras:
+            self.create_subscription(Image, f"cameras/{name}/image", lambda m, n=name: self._on_image(n, m), qos)
+            self.create_subscription(CameraInfo, f"cameras/{name}/camera_info", lambda m, n=name: self._on_info(n, m), qos)
+        from tf2_msgs.msg import TFMessage
+
+        self.create_subscription(TFMessage, "/tf_static", self._on_tf_static, LATCHED_QOS)
+        self.points_pub = self.create_publisher(PointCloud2, "perception/panoptic_points", OUTPUT_QOS)
+        self.rgb_pub = self.create_publisher(PointCloud2, "perception/panoptic_points_rgb", OUTPUT_QOS)
+        self.tracks_pub = self.create_publisher(TrackArray, "perception/tracks", OUTPUT_QOS)
+        self.markers_pub = self.create_publisher(MarkerArray, "perception/track_markers", OUTPUT_QOS)
+        self.status_pub = self.create_publisher(PipelineStatus, "perception/status", OUTPUT_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
+        self.create_publisher(ClassMap, "perception/class_map", LATCHED_QOS).publish(class_map_msg(self.table))
+        self.create_timer(0.01, self._release)  # sweeps whose cameras timed out
+        self.processed = 0
+
+    # Inputs
+    def _on_cloud(self, msg: PointCloud2) -> None:
+        try:
+            validate_cloud_msg(msg)
+        except ConversionError as err:
+            self.log.warning("cloud", f"dropping LiDAR message: {err}")
+            return
+        self.sync.add_lidar(stamp_to_ns(msg.header.stamp), msg, time.monotonic_ns())
+        self._release()
+
+    def _on_image(self, name: str, msg: Image) -> None:
+        try:
+            validate_image_msg(msg)
+        except ConversionError as err:
+            self.log.warning(f"image/{name}", f"dropping image of camera {name}: {err}")
+            return
+        if not self._calibrated(name):
+            self._uncalibrated[name] = msg
+            return
+        self.sync.add_image(name, stamp_to_ns(msg.header.stamp), msg, time.monotonic_ns())
+        self._release()
+
+    def _on_info(self, name: str, msg: CameraInfo) -> None:
+        self.infos[name] = msg
+        self._flush_uncalibrated()
+
+    def _calibrated(self, name: str) -> bool:
+        info = self.infos.get(name)
+        return info is not None and info.header.frame_id in self.tf
+
+    def _flush_uncalibrated(self) -> None:
+        for name in [n for n in self._uncalibrated if self._calibrated(n)]:
+            self._on_image(name, self._uncalibrated.pop(name))
+
+    def _on_tf_static(self, msg: Any) -> None:
+        for t in msg.transforms:
+            try:
+                self.tf.add(t.header.frame_id, t.child_frame_id, transform_to_matrix(t.transform))
+            except (ValueError, ConversionError) as err:
+                self.log.warning("tf_static", f"ignoring /tf_static {t.header.frame_id} -> {t.child_frame_id}: {err}")
+        self._flush_uncalibrated()
+
+    # Processing
+    def _release(self) -> None:
+        for synced in self.sync.poll(time.monotonic_ns()):
+            self._process(synced)
+
+    def _frame(self, synced: SyncedSet) -> tuple[SensorFrame, list[str]]:
+        points, point_time = cloud_to_sensor_points(synced.lidar)
+        lidar_frame = synced.lidar.header.frame_id
+        images, problems = {}, [f"camera {n}: no image within the sync window" for n in synced.missing]
+        for name, (stamp_ns, msg) in synced.images.items():
+            info = self.infos.get(name)
+            try:
+                if info is None:
+                    raise ConversionError("no camera_info received yet")
+                T_cam_lidar = self.tf.lookup(info.header.frame_id, lidar_frame)
+                rgb = image_to_rgb(msg)
+                model = camera_info_to_model(info, name, T_cam_lidar)
+                fault = self.health.check(name, rgb)
+                if fault is not None:
+                    problems.append(fault)
+                    continue
+                images[name] = CameraImage(model, stamp_ns, rgb)
+            except (ConversionError, TransformLookupError, ValueError) as err:
+                problems.append(f"camera {name}: {err}")
+        return SensorFrame(synced.lidar_stamp_ns, points, images, point_time, lidar_frame), problems
+
+    def _process(self, synced: SyncedSet) -> None:
+        try:
+            frame, problems = self._frame(synced)
+            result = self.pipeline.process(frame)
+        except (ConversionError, ValueError) as err:
+            self.log.error("process", f"sweep at {synced.lidar_stamp_ns} ns not processed: {err}")
+            return
+        stamp, frame_id = frame.stamp_ns, frame.lidar_frame
+        self.points_pub.publish(panoptic_cloud_to_msg(result.cloud, frame_id))
+        if self.rgb_pub.get_subscription_count():
+            self.rgb_pub.publish(rgb_cloud_msg(result.cloud, self.table, frame_id))
+        self.tracks_pub.publish(track_array_msg(result.tracks, self.table, stamp, frame_id))
+        if self.markers_pub.get_subscription_count():
+            self.markers_pub.publish(track_markers_msg(result.tracks, self.table, stamp, frame_id))
+        self.processed += 1
+        self.window.update(self.sync.counters)
+        total_ms = (self.get_clock().now().nanoseconds - stamp) / _MS
+        reason = "; ".join(problems) or result.reason
+        if problems:
+            self.log.warning("degraded", f"sweep at {stamp} ns: {reason}")
+        self.status_pub.publish(pipeline_status_msg(
+            stamp, frame_id, result.latency_ms, total_ms, result.mode, True, result.cameras_used, result.cameras_missing,
+            [self._reliability(frame, result.cloud.uncertainty, n) for n in result.cameras_used], self.sync.counters, reason))
+        self.diag_pub.publish(diagnostic_array(stamp, result.latency_ms, self.window, self.sync.counters, self.diagnostics,
+                                               result.cameras_missing))
+
+    @staticmethod
+    def _reliability(frame: SensorFrame, uncertainty: np.ndarray, name: str) -> float:
+        """1 - mean camera-feature uncertainty of the points the camera sees."""
+        _, _, inside = frame.cameras[name].camera.project(frame.xyz)
+        return float(1.0 - uncertainty[inside].mean()) if inside.any() else 0.0
+
+
+def main(args: list[str] | None = None) -> None:
+    try:
+        with rclpy.init(args=args):
+            rclpy.spin(PerceptionNode())
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == "__main__":
+    main()

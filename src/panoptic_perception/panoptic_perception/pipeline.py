@@ -1,0 +1,185 @@
+"""One synchronized frame through all stages; used by the ROS nodes and by offline replay alike.
+
+    SensorFrame -> FusionStage (UP-Fuse: class, instance, score, camera uncertainty per point)
+                -> detections of thing instances -> PanopticTracker (track ids, boxes, velocities)
+                -> FrameResult
+
+Missing cameras are passed to the network as invalid slots, so the fusion falls back to the
+LiDAR path; the result says which cameras contributed and why a frame ran degraded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .core import CameraModel, PanopticCloud, SensorFrame, StageTimer, load_class_table
+from .tracking import Detection, PanopticTracker, TrackerConfig, TrackOutput, assign_track_ids, matches_of
+
+MODE_FUSION, MODE_LIDAR_ONLY, MODE_DEGRADED = "fusion", "lidar_only", "degraded"
+
+
+class PipelineConfigError(ValueError):
+    """A pipeline configuration value is missing, unknown or out of range."""
+
+
+@dataclass
+class FusionConfig:
+    model_dir: str = "models/upfuse_cpu"
+    cameras: list[str] = field(default_factory=lambda: ["front"])  # camera slots of the network, in order
+    device: str = "cpu"
+    threads: int = 2  # torch intra-op threads
+    min_instance_points: int = 5  # thing instances with fewer points are not handed to the tracker
+
+    def __post_init__(self) -> None:
+        if not self.cameras or len(set(self.cameras)) != len(self.cameras):
+            raise PipelineConfigError(f"fusion.cameras must be a non-empty list of distinct names, got {self.cameras!r}")
+        if self.threads < 1 or self.min_instance_points < 1:
+            raise PipelineConfigError("fusion.threads and fusion.min_instance_points must be >= 1")
+
+
+@dataclass
+class PipelineConfig:
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    # The MOPT association head is not part of the shipped fusion network yet: associate by 3D motion.
+    tracking: TrackerConfig = field(default_factory=lambda: TrackerConfig(association="centroid_kalman"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
+        """Nested sections ``fusion`` and ``tracking``; unknown keys are errors."""
+        unknown = set(data) - {"fusion", "tracking"}
+        if unknown:
+            raise PipelineConfigError(f"unknown pipeline section(s): {', '.join(sorted(unknown))}")
+        fusion = data.get("fusion", {})
+        names = {f.name for f in dataclasses.fields(FusionConfig)}
+        if set(fusion) - names:
+            raise PipelineConfigError(f"unknown fusion key(s): {', '.join(sorted(set(fusion) - names))}")
+        tracking = {"association": "centroid_kalman", **data.get("tracking", {})}
+        return cls(FusionConfig(**fusion), TrackerConfig.from_dict(tracking))
+
+
+@dataclass
+class FrameResult:
+    """What one sweep produced, plus how it was produced."""
+
+    cloud: PanopticCloud  # with track_id filled
+    tracks: list[TrackOutput]
+    latency_ms: dict[str, float]
+    cameras_used: tuple[str, ...]
+    cameras_missing: tuple[str, ...]
+    mode: str
+    reason: str
+
+
+class FusionStage:
+    """UP-Fuse on one sweep and its camera images."""
+
+    def __init__(self, model: Any, camera_names: list[str]) -> None:
+        import torch
+
+        self.model = model.eval()
+        self.camera_names = list(camera_names)
+        self._torch = torch
+        self._known: dict[str, CameraModel] = {}
+
+    @classmethod
+    def from_config(cls, config: FusionConfig) -> FusionStage:
+        import torch
+
+        from .models.io import load_model
+
+        torch.set_num_threads(config.threads)
+        if not (Path(config.model_dir) / "model.json").is_file():
+            raise PipelineConfigError(f"fusion.model_dir: no model.json in {config.model_dir}")
+        return cls(load_model(config.model_dir, device=config.device), config.cameras)
+
+    def _camera_tensors(self, frame: SensorFrame) -> tuple[Any, Any, Any, Any]:
+        torch = self._torch
+        present = [frame.cameras[n] for n in self.camera_names if n in frame.cameras]
+        for image in present:
+            self._known[image.camera.name] = image.camera
+        height, width = present[0].rgb.shape[:2] if present else (1, 1)
+        images = torch.zeros(1, len(self.camera_names), 3, height, width)
+        K = torch.eye(3).repeat(1, len(self.camera_names), 1, 1)
+        T = torch.eye(4).repeat(1, len(self.camera_names), 1, 1)
+        valid = torch.zeros(1, len(self.camera_names), dtype=torch.bool)
+        for k, name in enumerate(self.camera_names):
+            model = self._known.get(name)
+            if model is not None:
+                K[0, k], T[0, k] = torch.from_numpy(model.K), torch.from_numpy(model.T_cam_lidar)
+            if name in frame.cameras:
+                images[0, k] = torch.from_numpy(frame.cameras[name].rgb).permute(2, 0, 1).float().div(255.0)
+                valid[0, k] = True
+        return images, K, T, valid
+
+    def process(self, frame: SensorFrame) -> PanopticCloud:
+        from .models.upfuse import collate
+
+        torch = self._torch
+        images, K, T, valid = self._camera_tensors(frame)
+        batch = collate([torch.from_numpy(frame.points)], self.model.config.range_spec, images, K, T, valid)
+        with torch.inference_mode():
+            prediction = self.model.predict(batch)[0]
+        n = len(frame.points)
+        uncertainty = prediction.uncertainty.numpy() if prediction.uncertainty is not None else np.ones(n)
+        return PanopticCloud(
+            stamp_ns=frame.stamp_ns,
+            points=frame.points,
+            class_id=prediction.class_id.numpy().astype(np.uint16),
+            instance_id=prediction.instance_id.numpy().astype(np.uint32),
+            score=prediction.score.numpy().astype(np.float32),
+            uncertainty=np.asarray(uncertainty, dtype=np.float32),
+            frame_id=frame.lidar_frame,
+        )
+
+
+def thing_detections(cloud: PanopticCloud, is_thing: np.ndarray, min_points: int) -> list[Detection]:
+    """One detection per thing instance of the cloud with at least ``min_points`` points."""
+    thing = (cloud.instance_id > 0) & is_thing[cloud.class_id]
+    ids, inverse, counts = np.unique(cloud.instance_id[thing], return_inverse=True, return_counts=True)
+    indices = np.flatnonzero(thing)
+    detections = []
+    for k, _ in enumerate(ids):
+        if counts[k] < min_points:
+            continue
+        members = indices[inverse == k]
+        cls = int(np.bincount(cloud.class_id[members]).argmax())
+        detections.append(Detection.from_points(cloud.points[:, :3], members, cls, float(cloud.score[members].mean())))
+    return detections
+
+
+class PerceptionPipeline:
+    """Fusion then tracking, timed per stage."""
+
+    def __init__(self, fusion: FusionStage, tracker: PanopticTracker, min_instance_points: int = 5) -> None:
+        self.fusion = fusion
+        self.tracker = tracker
+        self.min_instance_points = min_instance_points
+        self._is_thing = load_class_table().is_thing_lut()
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> PerceptionPipeline:
+        return cls(FusionStage.from_config(config.fusion), PanopticTracker.from_config(config.tracking),
+                   config.fusion.min_instance_points)
+
+    def process(self, frame: SensorFrame, T_odom_lidar: np.ndarray | None = None) -> FrameResult:
+        timer = StageTimer()
+        used = tuple(n for n in self.fusion.camera_names if n in frame.cameras)
+        missing = tuple(n for n in self.fusion.camera_names if n not in frame.cameras)
+        with timer.stage("fusion"):
+            cloud = self.fusion.process(frame)
+        with timer.stage("tracking"):
+            detections = thing_detections(cloud, self._is_thing, self.min_instance_points)
+            tracks = self.tracker.update(detections, frame.stamp_ns, T_odom_lidar)
+            cloud.track_id = assign_track_ids(len(cloud.points), detections, matches_of(tracks))
+        if not used:
+            mode, reason = MODE_LIDAR_ONLY, f"no image from camera(s) {', '.join(missing)}"
+        elif missing:
+            mode, reason = MODE_DEGRADED, f"no image from camera(s) {', '.join(missing)}"
+        else:
+            mode, reason = MODE_FUSION, ""
+        return FrameResult(cloud, tracks, timer.as_dict(), used, missing, mode, reason)
