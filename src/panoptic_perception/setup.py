@@ -18,5 +18,8 @@ setup(
     maintainer_email="maintainers@panoptic-perception.dev",
     description="Online panoptic perception with thin ROS 2 nodes.",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["panoptic-eval = panoptic_perception.metrics.cli:main"]},
+    entry_points={"console_scripts": [
+        "panoptic-eval = panoptic_perception.metrics.cli:main",
+        "perception_node = panoptic_perception.nodes.perception_node:main",
+    ]},
 )
