@@ -21,5 +21,6 @@ setup(
     entry_points={"console_scripts": [
         "panoptic-eval = panoptic_perception.metrics.cli:main",
         "perception_node = panoptic_perception.nodes.perception_node:main",
+        "mapping_node = panoptic_perception.nodes.mapping_node:main",
     ]},
 )

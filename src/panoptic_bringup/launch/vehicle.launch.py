@@ -1,5 +1,8 @@
 """The perception stack on a vehicle: remap the real sensor topics onto the stack's inputs.
 
+The mapping node places sweeps with the ``odom -> base_link`` transform on /tf, from whichever
+odometry the vehicle runs.
+
     ros2 launch panoptic_bringup vehicle.launch.py lidar_topic:=/velodyne_points \
         camera_topic:=/camera/front/image_raw camera_info_topic:=/camera/front/camera_info
 """
@@ -29,5 +32,12 @@ def generate_launch_description():
                 ("cameras/front/image", LaunchConfiguration("camera_topic")),
                 ("cameras/front/camera_info", LaunchConfiguration("camera_info_topic")),
             ],
+        ),
+        Node(
+            package="panoptic_perception",
+            executable="mapping_node",
+            name="panoptic_mapping",
+            output="screen",
+            parameters=[PathJoinSubstitution([config, "mapping.yaml"]), {"use_sim_time": LaunchConfiguration("use_sim_time")}],
         ),
     ])

@@ -2,6 +2,7 @@
 
 from .frame import CameraImage, CameraModel, PanopticCloud, SensorFrame
 from .labels import INSTANCE_SHIFT, ClassInfo, ClassTable, load_class_table, pack_label, unpack_label
+from .pose_buffer import PoseBuffer
 from .sync import CameraSyncConfig, LidarCameraSynchronizer, SyncConfig, SyncCounters, SyncedSet, SyncHealthWindow
 from .timing import StageTimer
 from .transforms import TransformLookupError, TransformTree
@@ -15,6 +16,7 @@ __all__ = [
     "ClassTable",
     "LidarCameraSynchronizer",
     "PanopticCloud",
+    "PoseBuffer",
     "SensorFrame",
     "StageTimer",
     "SyncConfig",

@@ -10,12 +10,12 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from panoptic_msgs.msg import Track, TrackArray
+from panoptic_msgs.msg import MapInstance, MapInstanceArray, Track, TrackArray
 
 from ..core import ClassTable, PanopticCloud
 from ..tracking import TrackOutput
 from .pointcloud import array_to_cloud
-from .stamps import make_header
+from .stamps import make_header, ns_to_stamp
 
 MARKER_LIFETIME_S = 0.3  # markers of a track vanish unless refreshed by the next sweeps
 RGB_POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<f4")])
@@ -79,3 +79,17 @@ def rgb_cloud_msg(cloud: PanopticCloud, table: ClassTable, frame_id: str) -> Poi
     points["x"], points["y"], points["z"] = cloud.points[:, 0], cloud.points[:, 1], cloud.points[:, 2]
     points["rgb"] = packed.view(np.float32)
     return array_to_cloud(points, frame_id=frame_id, stamp_ns=cloud.stamp_ns)
+
+
+def map_instances_msg(instances: Sequence[dict], stamp_ns: int, frame_id: str) -> MapInstanceArray:
+    """``PanopticMap.instances()`` summaries as a ``MapInstanceArray``."""
+    out = MapInstanceArray(header=make_header(frame_id=frame_id, stamp_ns=stamp_ns))
+    for i in instances:
+        out.instances.append(MapInstance(
+            instance_id=int(i["instance_id"]), class_id=int(i["class_id"]), class_name=str(i["class_name"]),
+            confidence=float(i["confidence"]), num_observations=int(i["num_observations"]), num_voxels=int(i["num_voxels"]),
+            centroid=_point(np.asarray(i["centroid"])), box_center=_point(np.asarray(i["box_center"])),
+            box_size=_vector(np.asarray(i["box_size"])), box_yaw=float(i["box_yaw"]),
+            first_seen=ns_to_stamp(i["first_seen_ns"]), last_seen=ns_to_stamp(i["last_seen_ns"]),
+        ))
+    return out
