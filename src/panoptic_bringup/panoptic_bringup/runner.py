@@ -68,3 +68,16 @@ def parameter_overrides(values: dict[str, Any]) -> list[Any]:
     from rclpy.parameter import Parameter
 
     return [Parameter(name, value=value) for name, value in values.items()]
+
+
+def stack_nodes(context: Any, overrides: dict[str, dict[str, Any]] | None = None) -> list[Any]:
+    """The vehicle launch's nodes, built in this process from the same YAML (plus per-node overrides)."""
+    from panoptic_perception.nodes.mapping_node import MappingNode
+    from panoptic_perception.nodes.perception_node import PerceptionNode
+
+    overrides = overrides or {}
+    nodes = []
+    for cls, yaml_name, key in ((PerceptionNode, "perception.yaml", "perception"), (MappingNode, "mapping.yaml", "mapping")):
+        values = {**load_parameters(config_dir() / yaml_name), **overrides.get(key, {})}
+        nodes.append(cls(context=context, parameter_overrides=parameter_overrides(values)))
+    return nodes

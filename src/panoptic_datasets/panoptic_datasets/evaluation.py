@@ -50,22 +50,30 @@ def _panoptic_fields(msg: Any, stamp: int, expected_points: int) -> tuple[np.nda
 
 
 def evaluate_bags(gt_bag: str | Path, pred_bag: str | Path, convention: str = "semantickitti",
-                  min_points: int | None = None, odometry: bool = True) -> dict[str, Any]:
+                  min_points: int | None = None, odometry: bool = True, missing: str = "error") -> dict[str, Any]:
     """Panoptic tracking metrics (PQ family, PTQ, LSTQ, MOTSA, ...) and, with ``odometry``, ATE/RPE.
 
-    Every sweep of the dataset bag must have a prediction; predicted instances are the track ids.
+    Predicted instances are the track ids. A sweep without a prediction is an error, or with
+    ``missing="empty"`` scored as an empty prediction (every ground-truth segment missed) and counted.
     """
+    if missing not in ("error", "empty"):
+        raise ValueError(f"missing must be 'error' or 'empty', got {missing!r}")
     reader = BagReader(gt_bag)
     clouds, poses = _predictions(Path(pred_bag), odometry)
     evaluator = TrackingEval(convention=convention, min_points=min_points)
     T_lidar_base = invert(reader.T_base_lidar)
     gt_poses, est_poses = [], []
+    unpredicted = 0
     for frame in reader:
         stamp = frame.sensor.stamp_ns
-        if stamp not in clouds:
-            raise EvalDataError(f"{pred_bag}: no {PANOPTIC_TOPIC} for the sweep at {stamp}")
-        pred_sem, pred_track = _panoptic_fields(clouds[stamp], stamp, len(frame.point_label))
         gt_sem, gt_inst = unpack_label(frame.point_label)
+        if stamp in clouds:
+            pred_sem, pred_track = _panoptic_fields(clouds[stamp], stamp, len(frame.point_label))
+        elif missing == "empty":
+            unpredicted += 1
+            pred_sem, pred_track = np.zeros_like(gt_sem), np.zeros(len(gt_sem), np.uint32)
+        else:
+            raise EvalDataError(f"{pred_bag}: no {PANOPTIC_TOPIC} for the sweep at {stamp}")
         evaluator.add_frame(pred_sem, pred_track, gt_sem, gt_inst)
         if odometry:
             if stamp not in poses:
@@ -74,6 +82,7 @@ def evaluate_bags(gt_bag: str | Path, pred_bag: str | Path, convention: str = "s
             est_poses.append(poses[stamp])
     result: dict[str, Any] = evaluator.compute().as_dict()
     result["frames"] = len(reader)
+    result["missing"] = unpredicted
     if odometry:
         est, ref = np.stack(est_poses), np.stack(gt_poses)
         result["odometry"] = {"ate_se3": ate(est, ref, "se3").as_dict(), "rpe_frame": rpe_frame_to_frame(est, ref).as_dict()}
