@@ -21,9 +21,9 @@ from panoptic_msgs.srv import ResetMap, SaveMap
 
 from ..core import PanopticCloud, PoseBuffer, TransformLookupError, TransformTree, load_class_table
 from ..mapping import MapConfig, MappingError, PanopticMap, make_records
-from ..ros.conversions import array_to_cloud, msg_to_panoptic_array, stamp_to_ns, transform_to_matrix
+from ..ros.conversions import msg_to_panoptic_array, stamp_to_ns, transform_to_matrix
 from ..ros.errors import ConversionError
-from ..ros.outputs import map_instances_msg
+from ..ros.outputs import map_cloud_msg, map_instances_msg
 from ..ros.parameters import declare
 from ..ros.qos import LATCHED_QOS, qos_from_name
 from ..ros.validation import ThrottledLogger, validate_cloud_msg
@@ -135,7 +135,7 @@ class MappingNode(Node):
             return
         snap = self.map.snapshot()
         records = make_records(snap.centres, snap.class_id, snap.instance_id, self.table.colors())
-        self.map_pub.publish(array_to_cloud(records, frame_id=self.odom_frame, stamp_ns=self.map_stamp_ns))
+        self.map_pub.publish(map_cloud_msg(records, self.map_stamp_ns, self.odom_frame))
         self.instances_pub.publish(map_instances_msg(self.map.instances(), self.map_stamp_ns, self.odom_frame))
         self.dirty = False
 

@@ -71,14 +71,31 @@ def track_markers_msg(tracks: Sequence[TrackOutput], table: ClassTable, stamp_ns
     return markers
 
 
+def packed_rgb(rgb: np.ndarray) -> np.ndarray:
+    """(N, 3) uint8 colours as the float32 ``rgb`` field RViz's RGB8 transformer reads."""
+    rgb = np.asarray(rgb).astype(np.uint32)
+    return ((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).view(np.float32)
+
+
 def rgb_cloud_msg(cloud: PanopticCloud, table: ClassTable, frame_id: str) -> PointCloud2:
-    """x, y, z and a packed ``rgb`` float (RViz's convention) coloured by class."""
-    rgb = table.colors()[cloud.class_id].astype(np.uint32)
-    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    """x, y, z and a packed ``rgb`` float coloured by class."""
     points = np.empty(len(cloud.points), RGB_POINT_DTYPE)
     points["x"], points["y"], points["z"] = cloud.points[:, 0], cloud.points[:, 1], cloud.points[:, 2]
-    points["rgb"] = packed.view(np.float32)
+    points["rgb"] = packed_rgb(table.colors()[cloud.class_id])
     return array_to_cloud(points, frame_id=frame_id, stamp_ns=cloud.stamp_ns)
+
+
+MAP_POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("class_id", "<u2"), ("instance_id", "<u4"),
+                            ("label", "<u4"), ("rgb", "<f4")])
+
+
+def map_cloud_msg(records: np.ndarray, stamp_ns: int, frame_id: str) -> PointCloud2:
+    """Map voxel records (``mapping.make_records``: x, y, z, class_id, instance_id, label, r, g, b) for RViz."""
+    points = np.empty(len(records), MAP_POINT_DTYPE)
+    for name in ("x", "y", "z", "class_id", "instance_id", "label"):
+        points[name] = records[name]
+    points["rgb"] = packed_rgb(np.column_stack([records["r"], records["g"], records["b"]]))
+    return array_to_cloud(points, frame_id=frame_id, stamp_ns=stamp_ns)
 
 
 def map_instances_msg(instances: Sequence[dict], stamp_ns: int, frame_id: str) -> MapInstanceArray:
