@@ -35,7 +35,7 @@ if [ "$(cat install/.source-hash 2>/dev/null)" != "$src_hash-$req_hash" ]; then
   export AMENT_PREFIX_PATH=$venv CMAKE_PREFIX_PATH=$venv
   packages=(src/*/)
   # tf2_msgs has no PyPI wheel: build the interface-only overlay where it is missing.
-  "$venv/bin/python" -c "import tf2_msgs" 2>/dev/null || packages+=(tools/ros_overlay/tf2_msgs)
+  env -u PYTHONPATH "$venv/bin/python" -c "import tf2_msgs" 2>/dev/null || packages+=(tools/ros_overlay/tf2_msgs)
   colcon --log-base log build --paths "${packages[@]}" --symlink-install --event-handlers console_cohesion- summary+ \
     --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$venv/bin/python"
   echo "$src_hash-$req_hash" > install/.source-hash
