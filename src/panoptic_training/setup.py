@@ -18,5 +18,11 @@ setup(
     maintainer_email="maintainers@panoptic-perception.dev",
     description="Offline training, evaluation and export of the panoptic perception models.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "panoptic-train = panoptic_training.cli:train_main",
+            "panoptic-export = panoptic_training.cli:export_main",
+            "panoptic-eval-upfuse = panoptic_training.evaluate_upfuse:main",
+        ]
+    },
 )

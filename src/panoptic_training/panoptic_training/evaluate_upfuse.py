@@ -1,0 +1,298 @@
+"""Evaluate UP-Fuse against its baselines on the held-out test split; writes the results table and drift plot.
+
+All rows come from one run over the same frames: LC (UP-Fuse, LiDAR + camera), L (the same network
+trained LiDAR-only), L* (LC with the camera removed at inference), the concat-fusion baseline with
+and without camera, calibration drift 0-5 deg (T_cam_lidar handed to the model rotated about a
+random axis per frame, fixed seed) for UP-Fuse and concat, and the night-only subset.
+
+    python -m panoptic_training.evaluate_upfuse
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from panoptic_perception.metrics import PanopticEval
+from panoptic_perception.models import UPFuse, UPFuseBatch, load_model
+
+from .config import LIGHT_NAMES, load_config
+from .data import SyntheticPanopticDataset, collate_samples, scene_for_seed, sequence_seeds
+
+METRIC_KEYS = ("pq", "pq_th", "pq_st", "sq", "rq", "miou")
+DEFAULT_CONFIG = "src/panoptic_training/config/upfuse_cpu.yaml"
+TEST_OVERRIDES = ["data.split=test", "data.first_sequence=0", "data.num_sequences=16"]
+
+
+def axis_angle(axis: np.ndarray, angle_rad: float) -> np.ndarray:
+    """Rodrigues' formula: rotation by ``angle_rad`` about the unit ``axis``."""
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    return np.eye(3) + np.sin(angle_rad) * k + (1 - np.cos(angle_rad)) * k @ k
+
+
+def drifted(inputs: UPFuseBatch, axis: np.ndarray, degrees: float) -> UPFuseBatch:
+    """The batch with every T_cam_lidar left-multiplied by a rotation of ``degrees`` about ``axis``."""
+    if degrees == 0:
+        return inputs
+    R = torch.eye(4)
+    R[:3, :3] = torch.from_numpy(axis_angle(axis, np.radians(degrees))).float()
+    return dataclasses.replace(inputs, T_cam_lidar=R @ inputs.T_cam_lidar)
+
+
+def without_camera(inputs: UPFuseBatch) -> UPFuseBatch:
+    return dataclasses.replace(inputs, camera_valid=torch.zeros_like(inputs.camera_valid))
+
+
+def result_row(name: str, evaluator: PanopticEval) -> dict[str, Any]:
+    r = evaluator.compute()
+    return {"name": name, "frames": evaluator.frames, "pq": r.pq, "pq_th": r.pq_things, "pq_st": r.pq_stuff, "sq": r.sq,
+            "rq": r.rq, "miou": r.miou}
+
+
+@dataclasses.dataclass
+class Variant:
+    """One prediction setting: a model and what it is given."""
+
+    name: str
+    model: UPFuse
+    camera: bool
+    drift_deg: float = 0.0
+
+
+def evaluate(models: dict[str, UPFuse], dataset: SyntheticPanopticDataset, drifts: list[float], seed: int,
+             progress: bool = True) -> dict[str, dict[str, Any]]:
+    variants = [
+        Variant("LC", models["lc"], True),
+        Variant("L", models["l"], False),
+        Variant("L*", models["lc"], False),
+        Variant("concat", models["concat"], True),
+        Variant("concat, camera removed", models["concat"], False),
+    ]
+    variants += [Variant(f"{k} drift {d:g}°", models[m], True, d) for k, m in (("LC", "lc"), ("concat", "concat"))
+                 for d in drifts if d > 0]
+    evaluators = {v.name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for v in variants}
+    night = {name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for name in ("LC", "L")}
+    rng = np.random.default_rng(seed)
+    spec = models["lc"].config.range_spec
+    for index in tqdm(range(len(dataset)), desc="evaluating", unit="frame", disable=not progress):
+        sample = dataset[index]
+        batch = collate_samples([sample], spec, use_camera=True)
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        gt_sem, gt_inst = sample["semantic"].astype(np.int64), sample["instance"].astype(np.int64)
+        is_night = LIGHT_NAMES[int(sample["light"])] == "night"
+        for v in variants:
+            inputs = batch.inputs if v.camera else without_camera(batch.inputs)
+            pred = v.model.predict(drifted(inputs, axis, v.drift_deg))[0]
+            sem, inst = pred.class_id.numpy(), pred.instance_id.numpy()
+            evaluators[v.name].add_frame(sem, inst, gt_sem, gt_inst)
+            if is_night and v.name in night:
+                night[v.name].add_frame(sem, inst, gt_sem, gt_inst)
+    rows = {name: result_row(name, ev) for name, ev in evaluators.items()}
+    rows |= {f"{name} night": result_row(f"{name} night", ev) for name, ev in night.items()}
+    return rows
+
+
+def goals(rows: dict[str, dict[str, Any]], max_drift: float) -> list[tuple[str, bool, str]]:
+    """The issue's goals, each (statement, met, numbers); PQ in points (x100)."""
+    pq = {k: 100 * v["pq"] for k, v in rows.items()}
+    lc, l_, l_star, cat, cat_nocam = pq["LC"], pq["L"], pq["L*"], pq["concat"], pq["concat, camera removed"]
+    up_loss = lc - pq.get(f"LC drift {max_drift:g}°", lc)
+    cat_loss = cat - pq.get(f"concat drift {max_drift:g}°", cat)
+    return [
+        ("LC >= L + 3 PQ", lc >= l_ + 3, f"LC {lc:.1f} vs L {l_:.1f} (difference {lc - l_:+.1f})"),
+        ("L* within 1.5 PQ of L", abs(l_star - l_) <= 1.5, f"L* {l_star:.1f} vs L {l_:.1f} (difference {l_star - l_:+.1f})"),
+        ("concat without camera falls below L", cat_nocam < l_, f"concat without camera {cat_nocam:.1f} vs L {l_:.1f}"),
+        (f"UP-Fuse loses at most half of what concat loses at {max_drift:g}°", up_loss <= 0.5 * max(cat_loss, 0.0),
+         f"UP-Fuse loses {up_loss:.1f} PQ, concat loses {cat_loss:.1f} PQ"),
+        ("night: LC >= L", pq["LC night"] >= pq["L night"], f"LC {pq['LC night']:.1f} vs L {pq['L night']:.1f} on night frames"),
+    ]
+
+
+def observations(rows: dict[str, dict[str, Any]], max_drift: float) -> list[str]:
+    """What the camera changes, read from the rows (PQ points), to put the goals in context."""
+    pq = {k: 100 * v["pq"] for k, v in rows.items()}
+    drift_lc, drift_cat = pq["LC"] - pq[f"LC drift {max_drift:g}°"], pq["concat"] - pq[f"concat drift {max_drift:g}°"]
+    return [
+        "How much each fusion uses the camera (measured, PQ points):",
+        "",
+        f"- removing the camera at inference costs UP-Fuse {pq['LC'] - pq['L*']:+.1f} and concat "
+        f"{pq['concat'] - pq['concat, camera removed']:+.1f}; {max_drift:g}° of drift costs UP-Fuse {drift_lc:+.1f} and "
+        f"concat {drift_cat:+.1f}. Where these are small, the trained network leans on the LiDAR and the drift and "
+        "camera-removal goals hold because little depends on the camera, not because of a measured robustness margin.",
+        f"- concat with its camera ({pq['concat']:.1f}) is itself {pq['L'] - pq['concat']:.1f} below L ({pq['L']:.1f}), "
+        "so 'concat without camera falls below L' says more about concat training worse under this short schedule "
+        "than about its camera dependence. A likely reason (not isolated by an experiment): its fusion layer replaces "
+        "F_L by ReLU(BN(conv([F_L, F_C]))), while UP-Fuse keeps the residual F_F = F_L + F_A.",
+    ]
+
+
+def plot_drift(rows: dict[str, dict[str, Any]], drifts: list[float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
+    for label, key in (("UP-Fuse (LC)", "LC"), ("concat fusion", "concat")):
+        values = [100 * rows[key if d == 0 else f"{key} drift {d:g}°"]["pq"] for d in drifts]
+        ax.plot(drifts, values, marker="o", label=label)
+    ax.axhline(100 * rows["L"]["pq"], color="gray", linestyle="--", label="L (LiDAR-only)")
+    ax.set_xlabel("calibration rotation drift [deg]")
+    ax.set_ylabel("PQ [%]")
+    ax.set_title("PQ vs camera-LiDAR calibration drift (test split)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def training_info(model_dir: Path) -> dict[str, Any]:
+    meta = json.loads((model_dir / "model.json").read_text()).get("metadata", {})
+    run = Path(meta.get("training_run", ""))
+    summary = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
+    return {"dir": str(model_dir), "run": str(run), "steps": meta.get("steps", "?"), "wall_seconds": summary.get("wall_seconds")}
+
+
+def fmt(row: dict[str, Any]) -> str:
+    return f"| {row['name']} | {row['frames']} | " + " | ".join(f"{100 * row[k]:.1f}" for k in METRIC_KEYS) + " |"
+
+
+def write_report(path: Path, rows: dict[str, dict[str, Any]], drifts: list[float], data: dict[str, Any],
+                 training: dict[str, dict[str, Any]], command: str, seconds: float, plot: Path) -> None:
+    head = ["| row | frames | PQ | PQ_th | PQ_st | SQ | RQ | mIoU |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    main = ["LC", "L", "L*", "concat", "concat, camera removed"]
+    lines = [
+        "# UP-Fuse: results on the held-out test split",
+        "",
+        f"Measured in one run of `{command}` ({seconds:.0f} s on the 2-core CPU dev machine, shared). "
+        "Metrics in %, SemanticKITTI convention (`PanopticEval(num_classes=20, ignore=(0,), convention=\"semantickitti\")`: "
+        "unlabeled ignored, segments under 50 points not counted).",
+        "",
+        f"Test data: rig `{data['rig']}`, split `{data['split']}`, sequence seeds {data['seeds']} "
+        f"({data['sequences']} sequences x "
+        f"{data['frames_per_sequence']} frames = {data['frames']} frames; light {data['lights']}), never used for training "
+        "or for choosing anything.",
+        "",
+        "## Main table",
+        "",
+        *head,
+        *[fmt(rows[k]) for k in main],
+        "",
+        "- **LC**: UP-Fuse, LiDAR + camera (the shipped `models/upfuse_cpu`). **L**: the same network trained and run "
+        "LiDAR-only (camera marked missing, so F_F = F_L). **L\\***: LC with the camera removed at inference. "
+        "**concat**: concatenation-fusion baseline, trained the same way.",
+        "",
+        "## Calibration drift (T_cam_lidar given to the model rotated by the angle about a random axis per frame, seed fixed)",
+        "",
+        *head,
+        *[fmt(rows[k if d == 0 else f"{k} drift {d:g}°"]) for k in ("LC", "concat") for d in drifts],
+        "",
+        f"![PQ vs drift]({plot.name if plot.parent == path.parent else 'images/' + plot.name})",
+        "",
+        "## Night-only subset",
+        "",
+        *head,
+        fmt(rows["LC night"]),
+        fmt(rows["L night"]),
+        "",
+        "## The issue's goals",
+        "",
+        "| goal | met | numbers (PQ) |",
+        "| --- | --- | --- |",
+        *[f"| {g} | {'yes' if ok else '**no**'} | {n} |" for g, ok, n in goals(rows, max(drifts))],
+        "",
+        *observations(rows, max(drifts)),
+        "",
+        "## Training (all variants: same data, steps, seed and schedule)",
+        "",
+        "Configs `src/panoptic_training/config/{camera_pretrain_cpu,upfuse_cpu,upfuse_cpu_lidar_only,concat_cpu}.yaml`: "
+        "300 train-split frames (100 sequences x 3), batch 2, AdamW lr 2e-3 with poly decay, the `cpu_default` "
+        "architecture with 48 queries; the three panoptic variants ran at the same time, one torch thread each, on the "
+        "shared 2-core machine (wall times below include that sharing).",
+        "",
+        "| model | run | steps | wall time [s] |",
+        "| --- | --- | --- | --- |",
+        *[f"| {k} | `{v['run']}` | {v['steps']} | {v['wall_seconds']} |" for k, v in training.items()],
+        "",
+        "## What differs from the paper",
+        "",
+        "- The architecture's departures (small residual backbones without ImageNet weights, plain self-attention pixel "
+        "decoder, IP-Basic variant, camera downscaled x0.5, ...) are listed in "
+        "[upfuse.md](upfuse.md#differences-from-the-paper-and-why).",
+        "- Training budget: a ~0.3 M-parameter CPU model trained for a few hundred steps on a few hundred synthetic "
+        "frames on a shared 2-core CPU, against the paper's large backbones trained for many epochs on SemanticKITTI / "
+        "nuScenes on GPUs. The camera encoder is pre-trained camera-only on the world's per-pixel semantics (not ImageNet "
+        "+ Cityscapes). The absolute numbers are therefore far below the paper's, and differences between rows of a "
+        "few PQ points are within what such short training can move; the goals above are reported as measured.",
+        "- Data: the synthetic world of `panoptic_datasets.world` (ray-cast HDL-32 + one KITTI-like front camera), "
+        "not real sensor data.",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lc", default="models/upfuse_cpu", help="exported UP-Fuse LC model")
+    parser.add_argument("--lidar-only", default="runs/upfuse_cpu_lidar_only/export", help="exported L model")
+    parser.add_argument("--concat", default="runs/concat_cpu/export", help="exported concat-fusion model")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="config whose data section (with test overrides) is read")
+    parser.add_argument("--data", nargs="*", default=TEST_OVERRIDES, help="data overrides selecting the test frames")
+    parser.add_argument("--drifts", default="0,1,2,3,4,5", help="drift angles [deg]")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the drift axes")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="docs/upfuse_results.md")
+    parser.add_argument("--plot", default="docs/images/upfuse_drift.png")
+    parser.add_argument("--metrics-json", default="runs/eval/upfuse_metrics.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    command = "python -m panoptic_training.evaluate_upfuse" + ("" if argv is None and len(sys.argv) == 1 else " " + shlex.join(
+        sys.argv[1:] if argv is None else argv))
+    config = load_config(args.config, args.data)
+    if config.data.split != "test":
+        print(f"warning: evaluating on split {config.data.split!r}, not the held-out test split", file=sys.stderr)
+    drifts = sorted({float(x) for x in args.drifts.split(",")} | {0.0})
+    models = {"lc": load_model(args.lc), "l": load_model(args.lidar_only), "concat": load_model(args.concat)}
+    start = time.perf_counter()
+    dataset = SyntheticPanopticDataset(config.data, generate=True)
+    rows = evaluate(models, dataset, drifts, args.seed)
+    seconds = time.perf_counter() - start
+    seeds = sequence_seeds(config.data)
+    lights = [scene_for_seed(s, config.data).light for s in seeds]
+    data = {"rig": config.data.rig, "split": config.data.split, "seeds": f"{seeds[0]}-{seeds[-1]}", "sequences": len(seeds),
+            "frames_per_sequence": config.data.frames_per_sequence, "frames": len(dataset),
+            "lights": ", ".join(f"{n} {lights.count(n) * config.data.frames_per_sequence} frames" for n in LIGHT_NAMES)}
+    training = {name: training_info(Path(d)) for name, d in (("LC", args.lc), ("L", args.lidar_only), ("concat", args.concat))}
+    pretrain = Path("runs/camera_pretrain_cpu/run.json")
+    if pretrain.exists():
+        training["camera pre-training"] = {"run": str(pretrain.parent), **{k: json.loads(pretrain.read_text())[k2]
+                                           for k, k2 in (("steps", "steps"), ("wall_seconds", "wall_seconds"))}}
+    plot = Path(args.plot)
+    plot_drift(rows, drifts, plot)
+    write_report(Path(args.out), rows, drifts, data, training, command, seconds, plot)
+    metrics = {"description": f"{len(dataset)} test frames ({data['lights']}), seeds {data['seeds']}", "command": command,
+               "rows": [rows[k] for k in ("LC", "L", "L*", "concat", "concat, camera removed", "LC night", "L night")],
+               "all_rows": rows, "goals": [{"goal": g, "met": ok, "numbers": n} for g, ok, n in goals(rows, max(drifts))]}
+    Path(args.metrics_json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.metrics_json).write_text(json.dumps(metrics, indent=2) + "\n")
+    for g, ok, n in goals(rows, max(drifts)):
+        print(f"{'MET ' if ok else 'NOT MET'}  {g}: {n}")
+    print(f"wrote {args.out}, {args.plot}, {args.metrics_json} ({seconds:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
