@@ -31,8 +31,8 @@ class PipelineConfigError(ValueError):
 class FusionConfig:
     model_dir: str = "models/upfuse_cpu"
     cameras: list[str] = field(default_factory=lambda: ["front"])  # camera slots of the network, in order
-    device: str = "cpu"
-    threads: int = 2  # torch intra-op threads
+    backend: str = "onnxruntime"  # inference.BACKENDS name: onnxruntime | torch | torch_compile | tensorrt
+    threads: int = 2  # intra-op threads of the backend
     min_instance_points: int = 5  # thing instances with fewer points are not handed to the tracker
 
     def __post_init__(self) -> None:
@@ -76,12 +76,12 @@ class FrameResult:
 
 
 class FusionStage:
-    """UP-Fuse on one sweep and its camera images."""
+    """UP-Fuse on one sweep and its camera images, through an inference backend."""
 
-    def __init__(self, model: Any, camera_names: list[str]) -> None:
+    def __init__(self, runner: Any, camera_names: list[str]) -> None:
         import torch
 
-        self.model = model.eval()
+        self.runner = runner  # inference.PanopticRunner
         self.camera_names = list(camera_names)
         self._torch = torch
         self._known: dict[str, CameraModel] = {}
@@ -90,12 +90,14 @@ class FusionStage:
     def from_config(cls, config: FusionConfig) -> FusionStage:
         import torch
 
-        from .models.io import load_model
+        from .inference import PanopticRunner, load_backend
 
         torch.set_num_threads(config.threads)
         if not (Path(config.model_dir) / "model.json").is_file():
             raise PipelineConfigError(f"fusion.model_dir: no model.json in {config.model_dir}")
-        return cls(load_model(config.model_dir, device=config.device), config.cameras)
+        options = {"intra_op_threads": config.threads} if config.backend == "onnxruntime" else {}
+        artifacts, backend = load_backend(config.model_dir, config.backend, **options)
+        return cls(PanopticRunner(backend, artifacts.config), config.cameras)
 
     def _camera_tensors(self, frame: SensorFrame) -> tuple[Any, Any, Any, Any]:
         torch = self._torch
@@ -110,7 +112,7 @@ class FusionStage:
         for k, name in enumerate(self.camera_names):
             model = self._known.get(name)
             if model is not None:
-                K[0, k], T[0, k] = torch.from_numpy(model.K), torch.from_numpy(model.T_cam_lidar)
+                K[0, k], T[0, k] = torch.tensor(model.K), torch.tensor(model.T_cam_lidar)
             if name in frame.cameras:
                 images[0, k] = torch.from_numpy(frame.cameras[name].rgb).permute(2, 0, 1).float().div(255.0)
                 valid[0, k] = True
@@ -121,9 +123,9 @@ class FusionStage:
 
         torch = self._torch
         images, K, T, valid = self._camera_tensors(frame)
-        batch = collate([torch.from_numpy(frame.points)], self.model.config.range_spec, images, K, T, valid)
+        batch = collate([torch.from_numpy(frame.points)], self.runner.config.range_spec, images, K, T, valid)
         with torch.inference_mode():
-            prediction = self.model.predict(batch)[0]
+            prediction = self.runner.predict(batch)[0]
         n = len(frame.points)
         uncertainty = prediction.uncertainty.numpy() if prediction.uncertainty is not None else np.ones(n)
         return PanopticCloud(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -28,6 +29,7 @@ from ..sources import SyntheticSource, open_dataset
 from . import messages as m
 
 TICK_S = 0.005  # how often due frames are checked; bounds the publishing jitter
+ACK_TIMEOUT_S = 5.0  # exit_on_end: how long to wait for readers to acknowledge the last frame
 
 
 def _tf_message_type() -> Any | None:
@@ -48,6 +50,8 @@ class PlayerNode(Node):
         self._frames: Iterator[tuple[float, int, LabeledFrame]] = Player(self.source, rate=p["rate"], loop=p["loop"]).schedule()
         self._next = next(self._frames, None)
         self._wait_for = p["wait_for_subscribers"]
+        self._exit_on_end = p["exit_on_end"]
+        self.finished = False
         self._start: float | None = None
         self._topic_publishers: dict[str, Any] = {}
         self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p["publish_clock"] else None
@@ -88,6 +92,7 @@ class PlayerNode(Node):
             "rate": declare("rate", 1.0, "playback speed factor; 0 = as fast as possible"),
             "loop": declare("loop", False, "replay forever, shifting stamps so time keeps increasing"),
             "publish_clock": declare("publish_clock", True, "publish /clock with the sensor time"),
+            "exit_on_end": declare("exit_on_end", False, "stop the node after the last frame (like ros2 bag play)"),
             "wait_for_subscribers": declare("wait_for_subscribers", 0, "start once each wait_for_topics has this many readers"),
             "wait_for_topics": declare("wait_for_topics", [m.POINTS], "topics whose subscribers wait_for_subscribers counts"),
         }
@@ -124,6 +129,14 @@ class PlayerNode(Node):
                 break  # one frame per tick keeps the executor responsive
         if self._next is None:
             self.get_logger().info(f"played {self.published} frames")
+            if self._exit_on_end:
+                # Reliable readers must have the last frame before the publishers go away.
+                try:
+                    for pub in self._topic_publishers.values():
+                        pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
+                except RuntimeError:  # rclpy RCLError: shut down while waiting, nothing left to deliver to
+                    pass
+                self.finished = True
 
     def _publish_static(self, frame: LabeledFrame) -> None:
         if self._tf_static_pub is None:
@@ -146,7 +159,8 @@ def main(args: list[str] | None = None) -> None:
     try:
         with rclpy.init(args=args):
             node = PlayerNode()
-            rclpy.spin(node)
+            while rclpy.ok() and not node.finished:
+                rclpy.spin_once(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
 
