@@ -23,6 +23,7 @@ from panoptic_perception.inference.tensor_core import batch_to_inputs
 from panoptic_perception.models import UPFuseConfig
 
 LOGIT_ATOL = 1e-4
+LOGIT_RTOL = 1e-5  # trained logits reach |x| ~ 200, where float32 rounding alone is ~1e-4
 # Trained weights exported by panoptic_training are covered as soon as they are committed.
 TRAINED_MODEL_DIRS = [d for d in (Path(__file__).resolve().parents[4] / "models" / "upfuse_cpu",) if (d / "model.json").is_file()]
 
@@ -59,7 +60,7 @@ def test_onnx_runtime_matches_pytorch_logits_and_panoptic_points(model_case, tmp
         expected, got = torch_runner.backend.run(inputs), ort_runner.backend.run(inputs)
         assert set(got) == set(expected) == {"class_logits", "point_logits", "point_uncertainty"}
         for name in expected:
-            np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=LOGIT_ATOL, err_msg=name)
+            np.testing.assert_allclose(got[name], expected[name], rtol=LOGIT_RTOL, atol=LOGIT_ATOL, err_msg=name)
         (p_torch,), (p_ort,) = torch_runner.predict(batch), ort_runner.predict(batch)
         assert p_torch.class_id.shape == (batch.point_xyz.shape[1],)
         assert torch.equal(p_torch.class_id, p_ort.class_id)
