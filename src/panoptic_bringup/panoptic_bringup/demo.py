@@ -50,7 +50,8 @@ def write_drive(bag: Path, seed: int, rig: str, frames: int) -> None:
     stamp.write_text(json.dumps(settings))
 
 
-def run_stack(bag: Path, recording: Path, model_dir: Path, map_name: str, rate: float, timeout_s: float) -> dict[str, Any]:
+def run_stack(bag: Path, recording: Path, model_dir: Path, map_name: str, rate: float, timeout_s: float,
+              image_size: list[int]) -> dict[str, Any]:
     """Play ``bag`` through the stack; returns counters. Outputs land in ``recording``; the map in map_dir/map_name."""
     import shutil
 
@@ -68,8 +69,9 @@ def run_stack(bag: Path, recording: Path, model_dir: Path, map_name: str, rate: 
         shutil.rmtree(recording)
     with rclpy.init():
         # A replay must not lose sweeps in transport: reliable inputs instead of the live sensor-data QoS.
-        perception, mapping = stack_nodes(None, {"perception": {"model_dir": str(model_dir), "qos.input": "reliable"},
-                                                 "mapping": {"map_dir": str(recording.parent)}})
+        perception, mapping = stack_nodes(None, {
+            "perception": {"model_dir": str(model_dir), "qos.input": "reliable", "image_size": image_size},
+            "mapping": {"map_dir": str(recording.parent)}})
         recorder = RecorderNode(parameter_overrides=[_param("path", str(recording)), _param("topics", RECORDED)])
         executor = MultiThreadedExecutor(num_threads=3)
         for node in (perception, mapping, recorder):
@@ -223,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     bag = args.out / f"drive_{args.rig}_seed{args.seed}_{args.frames}"
     write_drive(bag, args.seed, args.rig, args.frames)
     recording = args.out / "recording"
-    counters = run_stack(bag, recording, args.model_dir, "map", args.rate, args.timeout)
+    from panoptic_datasets.world import make_rig
+
+    camera = make_rig(args.rig).cameras["front"]
+    counters = run_stack(bag, recording, args.model_dir, "map", args.rate, args.timeout, [camera.height, camera.width])
     metrics = evaluate_bags(bag, recording, odometry=False, missing="empty")
     report = write_report(args.out, bag, args.model_dir, args.rate, counters, metrics, latency_table(recording),
                           args.out / "map")

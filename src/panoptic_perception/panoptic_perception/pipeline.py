@@ -32,6 +32,7 @@ class FusionConfig:
     model_dir: str = "models/upfuse_cpu"
     cameras: list[str] = field(default_factory=lambda: ["front"])  # camera slots of the network, in order
     backend: str = "onnxruntime"  # inference.BACKENDS name: onnxruntime | torch | torch_compile | tensorrt
+    image_size: list[int] = field(default_factory=lambda: [376, 1241])  # camera height, width (ONNX/TensorRT graphs are fixed)
     threads: int = 2  # intra-op threads of the backend
     min_instance_points: int = 5  # thing instances with fewer points are not handed to the tracker
 
@@ -40,6 +41,8 @@ class FusionConfig:
             raise PipelineConfigError(f"fusion.cameras must be a non-empty list of distinct names, got {self.cameras!r}")
         if self.threads < 1 or self.min_instance_points < 1:
             raise PipelineConfigError("fusion.threads and fusion.min_instance_points must be >= 1")
+        if len(self.image_size) != 2 or min(self.image_size) < 1:
+            raise PipelineConfigError(f"fusion.image_size must be [height, width], got {self.image_size!r}")
 
 
 @dataclass
@@ -78,11 +81,12 @@ class FrameResult:
 class FusionStage:
     """UP-Fuse on one sweep and its camera images, through an inference backend."""
 
-    def __init__(self, runner: Any, camera_names: list[str]) -> None:
+    def __init__(self, runner: Any, camera_names: list[str], image_size: tuple[int, int]) -> None:
         import torch
 
         self.runner = runner  # inference.PanopticRunner
         self.camera_names = list(camera_names)
+        self.image_size = tuple(image_size)
         self._torch = torch
         self._known: dict[str, CameraModel] = {}
 
@@ -90,21 +94,26 @@ class FusionStage:
     def from_config(cls, config: FusionConfig) -> FusionStage:
         import torch
 
-        from .inference import PanopticRunner, load_backend
+        from .inference import ExportShapes, PanopticRunner, load_backend
 
         torch.set_num_threads(config.threads)
         if not (Path(config.model_dir) / "model.json").is_file():
             raise PipelineConfigError(f"fusion.model_dir: no model.json in {config.model_dir}")
         options = {"intra_op_threads": config.threads} if config.backend == "onnxruntime" else {}
-        artifacts, backend = load_backend(config.model_dir, config.backend, **options)
-        return cls(PanopticRunner(backend, artifacts.config), config.cameras)
+        height, width = config.image_size
+        shapes = ExportShapes(num_cameras=len(config.cameras), image_height=height, image_width=width)
+        artifacts, backend = load_backend(config.model_dir, config.backend, export_shapes=shapes, **options)
+        return cls(PanopticRunner(backend, artifacts.config), config.cameras, (height, width))
 
     def _camera_tensors(self, frame: SensorFrame) -> tuple[Any, Any, Any, Any]:
         torch = self._torch
         present = [frame.cameras[n] for n in self.camera_names if n in frame.cameras]
         for image in present:
+            if image.rgb.shape[:2] != self.image_size:
+                raise PipelineConfigError(f"camera {image.camera.name}: image is {image.rgb.shape[1]}x{image.rgb.shape[0]}, "
+                                          f"fusion.image_size expects {self.image_size[1]}x{self.image_size[0]}")
             self._known[image.camera.name] = image.camera
-        height, width = present[0].rgb.shape[:2] if present else (1, 1)
+        height, width = self.image_size
         images = torch.zeros(1, len(self.camera_names), 3, height, width)
         K = torch.eye(3).repeat(1, len(self.camera_names), 1, 1)
         T = torch.eye(4).repeat(1, len(self.camera_names), 1, 1)

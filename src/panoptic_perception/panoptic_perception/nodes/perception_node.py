@@ -61,7 +61,9 @@ class PerceptionNode(Node):
         fusion = FusionConfig(
             model_dir=declare(self, "model_dir", "models/upfuse_cpu", "directory with model.json and weights.safetensors"),
             cameras=declare(self, "cameras", ["front"], "camera names, in the network's camera-slot order"),
-            threads=declare(self, "threads", 2, "torch intra-op threads", (1, 64)),
+            backend=declare(self, "backend", "onnxruntime", "inference backend: onnxruntime|torch|torch_compile|tensorrt"),
+            image_size=declare(self, "image_size", [376, 1241], "camera image height, width (fixed in exported graphs)"),
+            threads=declare(self, "threads", 2, "intra-op threads of the backend", (1, 64)),
             min_instance_points=declare(self, "min_instance_points", 5, "smallest thing instance handed to the tracker",
                                         (1, 100_000)),
         )

@@ -51,6 +51,7 @@ def _run(ros_context, model_dir, frames, until, extra=lambda listener: None, tim
     listener.create_subscription(ClassMap, "perception/class_map", got["class_map"].append, LATCHED_QOS)
     perception = PerceptionNode(context=ros_context, parameter_overrides=[
         Parameter("model_dir", value=str(model_dir)), Parameter("threads", value=1), Parameter("qos.input", value="reliable"),
+        Parameter("image_size", value=[64, 160]),
         Parameter("sync.offset_ms", value=50.0), Parameter("sync.timeout_ms", value=300.0)])
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(listener)

@@ -46,8 +46,8 @@ def frames():
 
 
 def _pipeline(model_dir, **fusion):
-    return PerceptionPipeline.from_config(PipelineConfig.from_dict({"fusion": {"model_dir": str(model_dir), "threads": 1,
-                                                                               "min_instance_points": 1, **fusion}}))
+    fusion = {"model_dir": str(model_dir), "threads": 1, "min_instance_points": 1, "image_size": [64, 160], **fusion}
+    return PerceptionPipeline.from_config(PipelineConfig.from_dict({"fusion": fusion}))
 
 
 def test_a_sweep_with_its_camera_runs_fused_and_labels_every_point(model_dir, frames):
@@ -89,6 +89,12 @@ def test_a_missing_camera_runs_lidar_only_and_ignores_whatever_image_slot_it_had
     fresh = _pipeline(model_dir, cameras=[name]).process(without)
     np.testing.assert_array_equal(alone.cloud.class_id, fresh.cloud.class_id)
     assert fused.cloud.uncertainty.shape == alone.cloud.uncertainty.shape
+
+
+def test_a_camera_of_another_size_than_configured_is_refused_by_name(model_dir, frames):
+    pipeline = _pipeline(model_dir, cameras=list(frames[0].sensor.cameras), image_size=[376, 1241])
+    with pytest.raises(PipelineConfigError, match="image is 160x64, fusion.image_size expects 1241x376"):
+        pipeline.process(frames[0].sensor)
 
 
 def test_configuration_errors_name_the_bad_key(tmp_path):
