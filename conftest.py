@@ -44,3 +44,24 @@ def spin_until() -> Callable[..., bool]:
         return predicate()
 
     return _spin
+
+
+@pytest.fixture(scope="session")
+def tiny_upfuse_dir(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A tiny untrained UP-Fuse saved as a model directory, for plumbing tests (loading, nodes, demo).
+
+    Its post-processing thresholds are 0 so that even untrained it produces instances to track.
+    """
+    import torch
+
+    from panoptic_perception.models import UPFuse, UPFuseConfig
+    from panoptic_perception.models.io import save_model
+
+    config = UPFuseConfig(range_height=16, range_width=256, lidar_stem=8, lidar_widths=(8, 16, 16, 16), camera_stem=8,
+                          camera_widths=(8, 8, 16, 16), camera_scale=0.5, fusion_hidden=8, hidden_dim=16, mask_dim=16,
+                          pixel_decoder_layers=1, heads=2, ffn_dim=32, num_queries=8, decoder_layers=2, mask_head_hidden=16,
+                          object_mask_threshold=0.0, overlap_threshold=0.0)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny_upfuse")
+    save_model(UPFuse.from_config(config), path)
+    return path

@@ -7,29 +7,14 @@ is scored, not the scores themselves (those are the shipped model's, in its mode
 import json
 
 import pytest
-import torch
 
 from panoptic_bringup import demo
 
 pytestmark = pytest.mark.ros
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from panoptic_perception.models import UPFuse, UPFuseConfig
-    from panoptic_perception.models.io import save_model
-
-    config = UPFuseConfig(range_height=16, range_width=256, lidar_stem=8, lidar_widths=(8, 8, 8, 8), camera_stem=8,
-                          camera_widths=(8, 8, 8, 8), fusion_hidden=8, hidden_dim=16, mask_dim=16, pixel_decoder_layers=1,
-                          heads=2, ffn_dim=16, num_queries=4, decoder_layers=1, mask_head_hidden=8)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model")
-    save_model(UPFuse.from_config(config), path)
-    return path
-
-
-def test_demo_runs_every_sweep_through_the_stack_and_scores_the_recording(tmp_path, tiny_model, capsys):
-    assert demo.main(["--out", str(tmp_path), "--frames", "3", "--rig", "tiny", "--model-dir", str(tiny_model)]) == 0
+def test_demo_runs_every_sweep_through_the_stack_and_scores_the_recording(tmp_path, tiny_upfuse_dir, capsys):
+    assert demo.main(["--out", str(tmp_path), "--frames", "3", "--rig", "tiny", "--model-dir", str(tiny_upfuse_dir)]) == 0
 
     result = json.loads((tmp_path / "metrics.json").read_text())
     assert result["run"]["sweeps"] == result["run"]["processed"] == result["run"]["mapped"] == 3

@@ -13,7 +13,6 @@ import inspect
 from pathlib import Path
 
 import pytest
-import torch
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -42,20 +41,6 @@ def node_class(executable: str) -> type[Node]:
     return cls
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from panoptic_perception.models import UPFuse, UPFuseConfig
-    from panoptic_perception.models.io import save_model
-
-    config = UPFuseConfig(range_height=16, range_width=256, lidar_stem=8, lidar_widths=(8, 8, 8, 8), camera_stem=8,
-                          camera_widths=(8, 8, 8, 8), fusion_hidden=8, hidden_dim=16, mask_dim=16, pixel_decoder_layers=1,
-                          heads=2, ffn_dim=16, num_queries=4, decoder_layers=1, mask_head_hidden=8)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model")
-    save_model(UPFuse.from_config(config), path)
-    return path
-
-
 # What each node needs to start here without its real inputs (a tiny model, a one-frame synthetic world).
 STARTUP = {"perception_node": lambda model: {"model_dir": str(model), "threads": 1},
            "player_node": lambda model: {"source": "synthetic", "rig": "tiny", "frames": 1},
@@ -63,7 +48,7 @@ STARTUP = {"perception_node": lambda model: {"model_dir": str(model), "threads":
 
 
 @pytest.mark.parametrize("launch_file", sorted(LAUNCH_DIR.glob("*.launch.py")), ids=lambda p: p.name)
-def test_every_launched_node_is_installed_and_accepts_its_yaml(launch_file, tiny_model, ros_context):
+def test_every_launched_node_is_installed_and_accepts_its_yaml(launch_file, tiny_upfuse_dir, ros_context):
     from ament_index_python.packages import get_package_prefix
 
     nodes = declared_nodes(launch_file)
@@ -74,7 +59,7 @@ def test_every_launched_node_is_installed_and_accepts_its_yaml(launch_file, tiny
         values = {}
         for name in node["yamls"]:
             values.update(load_parameters(config_dir() / name))
-        values.update(STARTUP[node["executable"]](tiny_model))
+        values.update(STARTUP[node["executable"]](tiny_upfuse_dir))
         instance = node_class(node["executable"])(
             context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
         declared = set(instance.list_parameters([], 10).names)

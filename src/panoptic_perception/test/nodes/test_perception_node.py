@@ -18,8 +18,6 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
 
 from panoptic_msgs.msg import ClassMap, PipelineStatus, TrackArray
-from panoptic_perception.models import UPFuse, UPFuseConfig
-from panoptic_perception.models.io import save_model
 from panoptic_perception.ros.conversions import msg_to_panoptic_array, stamp_to_ns
 from panoptic_perception.ros.qos import LATCHED_QOS
 
@@ -27,18 +25,7 @@ pytestmark = pytest.mark.ros
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    config = UPFuseConfig(range_height=16, range_width=256, lidar_stem=8, lidar_widths=(8, 16, 16, 16), camera_stem=8,
-                          camera_widths=(8, 8, 16, 16), camera_scale=0.5, fusion_hidden=8, hidden_dim=16, mask_dim=16,
-                          pixel_decoder_layers=1, heads=2, ffn_dim=32, num_queries=8, decoder_layers=2, mask_head_hidden=16)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model")
-    save_model(UPFuse.from_config(config), path)
-    return path
-
-
-def _run(ros_context, model_dir, frames, until, extra=lambda listener: None, timeout=30.0):
+def _run(ros_context, tiny_upfuse_dir, frames, until, extra=lambda listener: None, timeout=30.0):
     from panoptic_datasets.ros.player_node import PlayerNode
     from panoptic_perception.nodes.perception_node import PerceptionNode
 
@@ -50,7 +37,8 @@ def _run(ros_context, model_dir, frames, until, extra=lambda listener: None, tim
     listener.create_subscription(PipelineStatus, "perception/status", got["status"].append, 10)
     listener.create_subscription(ClassMap, "perception/class_map", got["class_map"].append, LATCHED_QOS)
     perception = PerceptionNode(context=ros_context, parameter_overrides=[
-        Parameter("model_dir", value=str(model_dir)), Parameter("threads", value=1), Parameter("qos.input", value="reliable"),
+        Parameter("model_dir", value=str(tiny_upfuse_dir)), Parameter("threads", value=1),
+        Parameter("qos.input", value="reliable"),
         Parameter("image_size", value=[64, 160]),
         Parameter("sync.offset_ms", value=50.0), Parameter("sync.timeout_ms", value=300.0)])
     executor = SingleThreadedExecutor(context=ros_context)
@@ -79,8 +67,8 @@ def _run(ros_context, model_dir, frames, until, extra=lambda listener: None, tim
     return got, player
 
 
-def test_every_sweep_comes_out_labelled_with_its_own_stamp_and_frame(ros_context, model_dir):
-    got, player = _run(ros_context, model_dir, 3, lambda g: len(g["status"]) >= 3)
+def test_every_sweep_comes_out_labelled_with_its_own_stamp_and_frame(ros_context, tiny_upfuse_dir):
+    got, player = _run(ros_context, tiny_upfuse_dir, 3, lambda g: len(g["status"]) >= 3)
 
     stamps = [f.sensor.stamp_ns for f in player.source]
     assert [stamp_to_ns(m.header.stamp) for m in got["points"]] == stamps
@@ -94,10 +82,10 @@ def test_every_sweep_comes_out_labelled_with_its_own_stamp_and_frame(ros_context
     assert [c.name for c in got["class_map"][0].classes][:3] == ["unlabeled", "car", "bicycle"]
 
 
-def test_a_malformed_cloud_is_dropped_without_stopping_the_node(ros_context, model_dir):
+def test_a_malformed_cloud_is_dropped_without_stopping_the_node(ros_context, tiny_upfuse_dir):
     def send_garbage(listener):
         bad = PointCloud2(height=1, width=10, point_step=16, row_step=160)  # no fields, no data
         listener.create_publisher(PointCloud2, "lidar/points", 10).publish(bad)
 
-    got, player = _run(ros_context, model_dir, 2, lambda g: len(g["status"]) >= 2, extra=send_garbage)
+    got, player = _run(ros_context, tiny_upfuse_dir, 2, lambda g: len(g["status"]) >= 2, extra=send_garbage)
     assert [stamp_to_ns(m.header.stamp) for m in got["points"]] == [f.sensor.stamp_ns for f in player.source]

@@ -14,8 +14,6 @@ import torch
 
 from panoptic_datasets.world import SceneConfig, make_rig, simulate
 from panoptic_perception.core import SensorFrame
-from panoptic_perception.models import UPFuse, UPFuseConfig
-from panoptic_perception.models.io import save_model
 from panoptic_perception.pipeline import (
     MODE_FUSION,
     MODE_LIDAR_ONLY,
@@ -29,29 +27,17 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    config = UPFuseConfig(range_height=16, range_width=256, lidar_stem=8, lidar_widths=(8, 16, 16, 16), camera_stem=8,
-                          camera_widths=(8, 8, 16, 16), camera_scale=0.5, fusion_hidden=8, hidden_dim=16, mask_dim=16,
-                          pixel_decoder_layers=1, heads=2, ffn_dim=32, num_queries=8, decoder_layers=2, mask_head_hidden=16,
-                          object_mask_threshold=0.0, overlap_threshold=0.0)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model")
-    save_model(UPFuse.from_config(config), path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def frames():
     return list(simulate(SceneConfig(seed=3), make_rig("tiny"), 3))
 
 
-def _pipeline(model_dir, **fusion):
-    fusion = {"model_dir": str(model_dir), "threads": 1, "min_instance_points": 1, "image_size": [64, 160], **fusion}
+def _pipeline(tiny_upfuse_dir, **fusion):
+    fusion = {"model_dir": str(tiny_upfuse_dir), "threads": 1, "min_instance_points": 1, "image_size": [64, 160], **fusion}
     return PerceptionPipeline.from_config(PipelineConfig.from_dict({"fusion": fusion}))
 
 
-def test_a_sweep_with_its_camera_runs_fused_and_labels_every_point(model_dir, frames):
-    pipeline = _pipeline(model_dir, cameras=list(frames[0].sensor.cameras))
+def test_a_sweep_with_its_camera_runs_fused_and_labels_every_point(tiny_upfuse_dir, frames):
+    pipeline = _pipeline(tiny_upfuse_dir, cameras=list(frames[0].sensor.cameras))
     result = pipeline.process(frames[0].sensor)
 
     n = len(frames[0].sensor.points)
@@ -62,8 +48,8 @@ def test_a_sweep_with_its_camera_runs_fused_and_labels_every_point(model_dir, fr
     assert result.cloud.stamp_ns == frames[0].sensor.stamp_ns
 
 
-def test_track_ids_land_exactly_on_the_points_of_tracked_detections(model_dir, frames):
-    pipeline = _pipeline(model_dir, cameras=list(frames[0].sensor.cameras))
+def test_track_ids_land_exactly_on_the_points_of_tracked_detections(tiny_upfuse_dir, frames):
+    pipeline = _pipeline(tiny_upfuse_dir, cameras=list(frames[0].sensor.cameras))
     for frame in frames:
         result = pipeline.process(frame.sensor)
         detections = thing_detections(result.cloud, pipeline._is_thing, 1)
@@ -74,11 +60,11 @@ def test_track_ids_land_exactly_on_the_points_of_tracked_detections(model_dir, f
         np.testing.assert_array_equal(result.cloud.track_id, expected)
 
 
-def test_a_missing_camera_runs_lidar_only_and_ignores_whatever_image_slot_it_had(model_dir, frames):
+def test_a_missing_camera_runs_lidar_only_and_ignores_whatever_image_slot_it_had(tiny_upfuse_dir, frames):
     name = next(iter(frames[0].sensor.cameras))
     sensor = frames[0].sensor
     without = SensorFrame(sensor.stamp_ns, sensor.points, {}, sensor.point_time)
-    pipeline = _pipeline(model_dir, cameras=[name])
+    pipeline = _pipeline(tiny_upfuse_dir, cameras=[name])
     fused = pipeline.process(sensor)
     alone = pipeline.process(dataclasses.replace(without, stamp_ns=sensor.stamp_ns + 1))
 
@@ -86,13 +72,13 @@ def test_a_missing_camera_runs_lidar_only_and_ignores_whatever_image_slot_it_had
     assert f"no image from camera(s) {name}" in alone.reason
     # With the slot marked invalid the camera branch contributes nothing: a fresh pipeline that never saw
     # the camera gives the same labels.
-    fresh = _pipeline(model_dir, cameras=[name]).process(without)
+    fresh = _pipeline(tiny_upfuse_dir, cameras=[name]).process(without)
     np.testing.assert_array_equal(alone.cloud.class_id, fresh.cloud.class_id)
     assert fused.cloud.uncertainty.shape == alone.cloud.uncertainty.shape
 
 
-def test_a_camera_of_another_size_than_configured_is_refused_by_name(model_dir, frames):
-    pipeline = _pipeline(model_dir, cameras=list(frames[0].sensor.cameras), image_size=[376, 1241])
+def test_a_camera_of_another_size_than_configured_is_refused_by_name(tiny_upfuse_dir, frames):
+    pipeline = _pipeline(tiny_upfuse_dir, cameras=list(frames[0].sensor.cameras), image_size=[376, 1241])
     with pytest.raises(PipelineConfigError, match="image is 160x64, fusion.image_size expects 1241x376"):
         pipeline.process(frames[0].sensor)
 
