@@ -38,11 +38,16 @@ def export_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", required=True, help="model name: writes <models-dir>/<name>/")
     parser.add_argument("--models-dir", default="models")
     parser.add_argument("--metrics", default=None, help="metrics JSON of evaluate_upfuse for the model card")
+    parser.add_argument("--onnx", action="store_true", help="also write model.onnx (KITTI-size front camera)")
     args = parser.parse_args(argv)
     from .export import export_run
 
     try:
         directory = export_run(args.run_dir, args.name, args.models_dir, args.metrics)
+        if args.onnx:
+            from panoptic_perception.inference import write_model_onnx
+
+            print(f"wrote {write_model_onnx(directory)}")
     except TrainingError as err:
         print(f"panoptic-export: error: {err}", file=sys.stderr)
         return 2

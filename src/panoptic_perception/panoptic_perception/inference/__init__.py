@@ -13,7 +13,7 @@ from .errors import (
     ModelLoadError,
 )
 from .int8_calibration import Int8Calibrator
-from .loader import ONNX_FILE, ExportShapes, load_artifacts, load_backend
+from .loader import ONNX_FILE, ExportShapes, load_artifacts, load_backend, write_model_onnx
 from .onnx_export import export_onnx
 from .runner import PanopticRunner, pad_points, predictions_from_outputs
 from .tensor_core import INPUT_NAMES, INPUTS, OUTPUTS, UPFuseTensorCore, batch_to_inputs
@@ -52,6 +52,7 @@ __all__ = [
     "export_onnx",
     "load_artifacts",
     "load_backend",
+    "write_model_onnx",
     "pad_points",
     "predictions_from_outputs",
 ]

@@ -112,9 +112,7 @@ def load_artifacts(
             f"{weights_sha256[:32]}-m{shapes.num_cameras}-{shapes.image_height}x{shapes.image_width}.onnx"
         )
         if not path.is_file():
-            partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-            export_onnx(model, shapes.example_batch(model), partial, metadata={WEIGHTS_HASH_KEY: weights_sha256})
-            os.replace(partial, path)  # never leave a half-written export under the final name
+            _export_atomically(model, shapes, weights_sha256, path)
         return path
 
     return ModelArtifacts(
@@ -126,6 +124,21 @@ def load_artifacts(
         export=export,
         _onnx_path=shipped if shipped.is_file() else None,
     )
+
+
+def _export_atomically(model: UPFuse, shapes: ExportShapes, weights_sha256: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    export_onnx(model, shapes.example_batch(model), partial, metadata={WEIGHTS_HASH_KEY: weights_sha256})
+    os.replace(partial, path)  # never leave a half-written export under the final name
+
+
+def write_model_onnx(directory: str | Path, export_shapes: ExportShapes | None = None) -> Path:
+    """Ship ``model.onnx`` next to the weights (their hash inside), so no backend has to export at start-up."""
+    artifacts = load_artifacts(directory, export_shapes=export_shapes)
+    path = Path(directory) / ONNX_FILE
+    _export_atomically(artifacts.model, export_shapes or ExportShapes(), artifacts.weights_sha256, path)
+    return path
 
 
 def load_backend(

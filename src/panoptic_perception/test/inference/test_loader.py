@@ -66,3 +66,26 @@ def test_load_backend_returns_a_ready_backend_by_name_exporting_onnx_on_demand(t
     (got,), (expected,) = PanopticRunner(backend, artifacts.config).predict(batch), artifacts.model.predict(batch)
     np.testing.assert_array_equal(got.class_id.numpy(), expected.class_id.numpy())
     assert set(BACKENDS.names()) >= {"torch", "torch_compile", "onnxruntime", "tensorrt"}
+
+
+def test_write_model_onnx_ships_a_graph_the_loader_uses_and_refuses_after_retraining(tmp_path, tiny_model):
+    from panoptic_perception.inference import ExportShapes, write_model_onnx
+
+    for name in ("model.json", "weights.safetensors"):
+        (tmp_path / name).write_bytes((tiny_model.directory / name).read_bytes())
+    path = write_model_onnx(tmp_path, ExportShapes(1, 64, 160, 512))
+    assert path == tmp_path / "model.onnx" and not list(tmp_path.glob(".*partial"))
+    artifacts, backend = load_backend(tmp_path, "onnxruntime", onnx_cache_dir=tmp_path / "cache")
+    assert artifacts.onnx_path() == path and not (tmp_path / "cache").exists()  # shipped, not re-exported
+    batch = tiny_model.batches[0]
+    (got,), (expected,) = PanopticRunner(backend, artifacts.config).predict(batch), artifacts.model.predict(batch)
+    np.testing.assert_array_equal(got.class_id.numpy(), expected.class_id.numpy())
+
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(tmp_path / "weights.safetensors"))
+    name = next(iter(weights))
+    weights[name] = weights[name] + 1.0  # "retrained" weights, stale graph
+    save_file(weights, str(tmp_path / "weights.safetensors"))
+    with pytest.raises(ModelLoadError, match="exported from other weights"):
+        load_artifacts(tmp_path)
