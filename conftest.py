@@ -7,6 +7,7 @@ from hearing each other; localhost-only discovery keeps traffic off the network.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 
@@ -15,6 +16,8 @@ import pytest
 os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "1")
+# Exported ONNX graphs and engines of test models go to a throwaway cache, not the user's.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="panoptic-test-cache-")
 
 
 @pytest.fixture

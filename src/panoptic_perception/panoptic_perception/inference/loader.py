@@ -80,6 +80,13 @@ def check_onnx(path: Path, weights_sha256: str, model: UPFuse) -> None:
         )
 
 
+def onnx_camera_shape(path: Path) -> tuple[int, ...]:
+    """(cameras, height, width) of the ``images`` input of an exported core; 0 where an axis is dynamic."""
+    graph = onnx.load(str(path), load_external_data=False).graph
+    images = next(i for i in graph.input if i.name == "images")
+    return tuple(d.dim_value for d in images.type.tensor_type.shape.dim[1:2] + images.type.tensor_type.shape.dim[3:5])
+
+
 def load_artifacts(
     directory: str | Path,
     *,
@@ -101,10 +108,15 @@ def load_artifacts(
         raise ModelLoadError(str(err)) from err
     metadata = json.loads((directory / CONFIG_FILE).read_text()).get("metadata") or {}
     weights_sha256 = sha256_bytes((directory / WEIGHTS_FILE).read_bytes())
-    shipped = directory / ONNX_FILE
+    shapes = export_shapes or ExportShapes()
+    shipped: Path | None = directory / ONNX_FILE
     if shipped.is_file():
         check_onnx(shipped, weights_sha256, model)
-    shapes = export_shapes or ExportShapes()
+        # A fixed-size graph for other cameras is left aside; the right one is exported on demand.
+        if onnx_camera_shape(shipped) != (shapes.num_cameras, shapes.image_height, shapes.image_width):
+            shipped = None
+    else:
+        shipped = None
     cache = Path(onnx_cache_dir) if onnx_cache_dir is not None else default_cache_dir().parent / "onnx"
 
     def export() -> Path:
@@ -122,7 +134,7 @@ def load_artifacts(
         metadata={str(k): str(v) for k, v in metadata.items()},
         weights_sha256=weights_sha256,
         export=export,
-        _onnx_path=shipped if shipped.is_file() else None,
+        _onnx_path=shipped,
     )
 
 

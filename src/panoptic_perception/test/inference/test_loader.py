@@ -9,7 +9,14 @@ import onnx
 import pytest
 import torch
 
-from panoptic_perception.inference import BACKENDS, ModelLoadError, PanopticRunner, load_artifacts, load_backend
+from panoptic_perception.inference import (
+    BACKENDS,
+    ExportShapes,
+    ModelLoadError,
+    PanopticRunner,
+    load_artifacts,
+    load_backend,
+)
 from panoptic_perception.inference.loader import WEIGHTS_HASH_KEY
 
 
@@ -49,7 +56,9 @@ def test_a_shipped_onnx_must_come_from_the_shipped_weights(tmp_path, tiny_model,
         load_artifacts(tmp_path)
     exported.metadata_props[-1].value = load_artifacts(tiny_model.directory).weights_sha256
     onnx.save(exported, str(tmp_path / "model.onnx"))
-    assert load_artifacts(tmp_path).onnx_path() == tmp_path / "model.onnx"
+    batch = tiny_model.batches[0]
+    shapes = ExportShapes(batch.images.shape[1], batch.images.shape[3], batch.images.shape[4], 512)
+    assert load_artifacts(tmp_path, export_shapes=shapes).onnx_path() == tmp_path / "model.onnx"
 
 
 def test_load_backend_returns_a_ready_backend_by_name_exporting_onnx_on_demand(tmp_path, tiny_model):
@@ -75,7 +84,8 @@ def test_write_model_onnx_ships_a_graph_the_loader_uses_and_refuses_after_retrai
         (tmp_path / name).write_bytes((tiny_model.directory / name).read_bytes())
     path = write_model_onnx(tmp_path, ExportShapes(1, 64, 160, 512))
     assert path == tmp_path / "model.onnx" and not list(tmp_path.glob(".*partial"))
-    artifacts, backend = load_backend(tmp_path, "onnxruntime", onnx_cache_dir=tmp_path / "cache")
+    artifacts, backend = load_backend(tmp_path, "onnxruntime", export_shapes=ExportShapes(1, 64, 160, 512),
+                                      onnx_cache_dir=tmp_path / "cache")
     assert artifacts.onnx_path() == path and not (tmp_path / "cache").exists()  # shipped, not re-exported
     batch = tiny_model.batches[0]
     (got,), (expected,) = PanopticRunner(backend, artifacts.config).predict(batch), artifacts.model.predict(batch)
@@ -88,4 +98,14 @@ def test_write_model_onnx_ships_a_graph_the_loader_uses_and_refuses_after_retrai
     weights[name] = weights[name] + 1.0  # "retrained" weights, stale graph
     save_file(weights, str(tmp_path / "weights.safetensors"))
     with pytest.raises(ModelLoadError, match="exported from other weights"):
-        load_artifacts(tmp_path)
+        load_artifacts(tmp_path, export_shapes=ExportShapes(1, 64, 160, 512))
+
+
+def test_a_shipped_graph_for_another_camera_size_is_left_aside_for_an_export_that_fits(tmp_path, tiny_model):
+    from panoptic_perception.inference import ExportShapes, write_model_onnx
+
+    for name in ("model.json", "weights.safetensors"):
+        (tmp_path / name).write_bytes((tiny_model.directory / name).read_bytes())
+    write_model_onnx(tmp_path, ExportShapes(1, 64, 160, 512))
+    other = load_artifacts(tmp_path, export_shapes=ExportShapes(1, 32, 96, 512), onnx_cache_dir=tmp_path / "cache")
+    assert other.onnx_path().parent == tmp_path / "cache" and other.onnx_path().name.endswith("-m1-32x96.onnx")
