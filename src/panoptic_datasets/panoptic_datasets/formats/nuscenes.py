@@ -96,6 +96,7 @@ TABLES = (
     "visibility",
     "map",
 )
+READ_TABLES = tuple(t for t in TABLES if t not in ("log", "visibility", "map"))  # what the reader needs
 _VISIBILITY = [
     {"token": str(k), "level": lvl, "description": f"visibility of whole object is {lvl}"}
     for k, lvl in enumerate(("v0-40", "v40-60", "v60-80", "v80-100"), 1)
@@ -371,18 +372,7 @@ class NuScenesReader:
             version = versions[0]
         self.version = version
         self.t: dict[str, dict[str, dict[str, Any]]] = {}
-        for name in (
-            "scene",
-            "sample",
-            "sample_data",
-            "calibrated_sensor",
-            "ego_pose",
-            "sensor",
-            "sample_annotation",
-            "instance",
-            "category",
-            "attribute",
-        ):
+        for name in READ_TABLES:
             self.t[name] = self._table(name)
         for name in ("lidarseg", "panoptic"):
             path = self.root / version / f"{name}.json"
