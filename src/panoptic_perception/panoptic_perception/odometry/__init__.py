@@ -4,6 +4,7 @@ from .dense_ba import BAProblem, ba_step, dense_ba, reprojection_error
 from .errors import DegenerateGeometryError, OdometryInputError
 from .flow_frontend import DISFlow, FlowEstimator, forward_backward_confidence
 from .frame_graph import FrameGraph, frame_distance, mean_flow_magnitude
+from .learned_flow import FLOW_ESTIMATORS, LearnedFlow, make_flow_estimator
 from .lidar_registration import ICPResult, VoxelMap, register_scan, robust_weights, voxel_downsample
 from .lie import adjoint_matrix, as_se3, retract
 from .panoptic_weights import ETA, dynamic_mask, panoptic_confidence
@@ -14,9 +15,11 @@ __all__ = [
     "DISFlow",
     "DegenerateGeometryError",
     "ETA",
+    "FLOW_ESTIMATORS",
     "FlowEstimator",
     "FrameGraph",
     "ICPResult",
+    "LearnedFlow",
     "OdometryInputError",
     "VoxelMap",
     "actp",
@@ -28,6 +31,7 @@ __all__ = [
     "forward_backward_confidence",
     "frame_distance",
     "iproj",
+    "make_flow_estimator",
     "mean_flow_magnitude",
     "panoptic_confidence",
     "proj",
