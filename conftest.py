@@ -68,3 +68,20 @@ def tiny_upfuse_dir(tmp_path_factory: pytest.TempPathFactory) -> object:
     path = tmp_path_factory.mktemp("tiny_upfuse")
     save_model(UPFuse.from_config(config), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_deepdps_dir(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A tiny untrained DeepDPS saved as a model directory, for camera-only plumbing tests (pipeline, node)."""
+    import torch
+
+    from panoptic_perception.models.deepdps import DeepDPS, DeepDPSConfig
+    from panoptic_perception.models.io import save_model
+
+    config = DeepDPSConfig(stem=8, widths=(8, 16, 16, 16), image_scale=1.0, hidden_dim=16, mask_dim=16, depth_dim=8,
+                           heads=2, ffn_dim=32, num_queries=8, decoder_layers=2, latent_tokens=4,
+                           object_mask_threshold=0.0, overlap_threshold=0.0)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny_deepdps")
+    save_model(DeepDPS.from_config(config), path)
+    return path

@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from .camera_only import CameraOnlyConfig, CameraOnlyStage
 from .core import CameraModel, PanopticCloud, SensorFrame, StageTimer, load_class_table
 from .tracking import Detection, PanopticTracker, TrackerConfig, TrackOutput, assign_track_ids, matches_of
 
 MODE_FUSION, MODE_LIDAR_ONLY, MODE_DEGRADED = "fusion", "lidar_only", "degraded"
+MODE_CAMERA_ONLY = "camera_only"  # no LiDAR: DeepDPS per camera, back-projected (camera_only.py)
 
 
 class PipelineConfigError(ValueError):
@@ -50,11 +52,12 @@ class PipelineConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     # The MOPT association head is not part of the shipped fusion network yet: associate by 3D motion.
     tracking: TrackerConfig = field(default_factory=lambda: TrackerConfig(association="centroid_kalman"))
+    camera_only: CameraOnlyConfig = field(default_factory=CameraOnlyConfig)  # the fallback when the LiDAR is missing
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
-        """Nested sections ``fusion`` and ``tracking``; unknown keys are errors."""
-        unknown = set(data) - {"fusion", "tracking"}
+        """Nested sections ``fusion``, ``tracking`` and ``camera_only``; unknown keys are errors."""
+        unknown = set(data) - {"fusion", "tracking", "camera_only"}
         if unknown:
             raise PipelineConfigError(f"unknown pipeline section(s): {', '.join(sorted(unknown))}")
         fusion = data.get("fusion", {})
@@ -62,7 +65,11 @@ class PipelineConfig:
         if set(fusion) - names:
             raise PipelineConfigError(f"unknown fusion key(s): {', '.join(sorted(set(fusion) - names))}")
         tracking = {"association": "centroid_kalman", **data.get("tracking", {})}
-        return cls(FusionConfig(**fusion), TrackerConfig.from_dict(tracking))
+        camera_only = data.get("camera_only", {})
+        names = {f.name for f in dataclasses.fields(CameraOnlyConfig)}
+        if set(camera_only) - names:
+            raise PipelineConfigError(f"unknown camera_only key(s): {', '.join(sorted(set(camera_only) - names))}")
+        return cls(FusionConfig(**fusion), TrackerConfig.from_dict(tracking), CameraOnlyConfig(**camera_only))
 
 
 @dataclass
@@ -164,20 +171,27 @@ def thing_detections(cloud: PanopticCloud, is_thing: np.ndarray, min_points: int
 
 
 class PerceptionPipeline:
-    """Fusion then tracking, timed per stage."""
+    """Fusion then tracking, timed per stage; without LiDAR points, the camera-only stage instead of fusion."""
 
-    def __init__(self, fusion: FusionStage, tracker: PanopticTracker, min_instance_points: int = 5) -> None:
+    def __init__(self, fusion: FusionStage, tracker: PanopticTracker, min_instance_points: int = 5,
+                 camera_only: CameraOnlyStage | None = None) -> None:
         self.fusion = fusion
+        self.camera_only = camera_only
         self.tracker = tracker
         self.min_instance_points = min_instance_points
         self._is_thing = load_class_table().is_thing_lut()
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> PerceptionPipeline:
+        camera_only = CameraOnlyStage.from_config(config.camera_only) if config.camera_only.enabled else None
         return cls(FusionStage.from_config(config.fusion), PanopticTracker.from_config(config.tracking),
-                   config.fusion.min_instance_points)
+                   config.fusion.min_instance_points, camera_only)
 
-    def process(self, frame: SensorFrame, T_odom_lidar: np.ndarray | None = None) -> FrameResult:
+    def process(self, frame: SensorFrame, T_odom_lidar: np.ndarray | None = None, lidar_missing: str = "") -> FrameResult:
+        """One frame. A non-empty ``lidar_missing`` reason, or a frame without points when a camera-only model is
+        configured, takes the camera-only path."""
+        if lidar_missing or (len(frame.points) == 0 and self.camera_only is not None):
+            return self.process_camera_only(frame, lidar_missing or "no LiDAR points in the frame")
         timer = StageTimer()
         used = tuple(n for n in self.fusion.camera_names if n in frame.cameras)
         missing = tuple(n for n in self.fusion.camera_names if n not in frame.cameras)
@@ -194,3 +208,17 @@ class PerceptionPipeline:
         else:
             mode, reason = MODE_FUSION, ""
         return FrameResult(cloud, tracks, timer.as_dict(), used, missing, mode, reason)
+
+    def process_camera_only(self, frame: SensorFrame, reason: str) -> FrameResult:
+        """The LiDAR is missing or degraded (``reason``): DeepDPS on the frame's images, back-projected.
+
+        Not tracked: the tracker's state stays that of the LiDAR sweeps (camera stamps would interleave with
+        theirs), so the cloud's track ids are 0 and the result has no tracks."""
+        if self.camera_only is None:
+            raise PipelineConfigError(f"{reason}, and no camera-only model is configured (camera_only.model_dir)")
+        timer = StageTimer()
+        with timer.stage("camera_only"):
+            cloud = self.camera_only.process(frame)
+        cloud.track_id = np.zeros(len(cloud.points), np.uint32)
+        missing = tuple(n for n in self.fusion.camera_names if n not in frame.cameras)
+        return FrameResult(cloud, [], timer.as_dict(), tuple(sorted(frame.cameras)), missing, MODE_CAMERA_ONLY, reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import TrainingError
 
@@ -23,6 +24,8 @@ def train_main(argv: list[str] | None = None) -> int:
 
     try:
         config = load_config(args.config, args.overrides)
+        if config.train.task == "deepdps":
+            from .deepdps_train import DeepDPSTrainer as Trainer  # noqa: N814
         summary = Trainer(config, resume=args.resume, progress=not args.no_progress).run()
     except TrainingError as err:
         print(f"panoptic-train: error: {err}", file=sys.stderr)
@@ -40,9 +43,12 @@ def export_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", default=None, help="metrics JSON of evaluate_upfuse for the model card")
     parser.add_argument("--onnx", action="store_true", help="also write model.onnx (KITTI-size front camera)")
     args = parser.parse_args(argv)
+    from .config import load_config
     from .export import export_run
 
     try:
+        if load_config(Path(args.run_dir) / "config.yaml").train.task == "deepdps":
+            from .deepdps_export import export_deepdps_run as export_run
         directory = export_run(args.run_dir, args.name, args.models_dir, args.metrics)
         if args.onnx:
             from panoptic_perception.inference import write_model_onnx

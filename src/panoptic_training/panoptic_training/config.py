@@ -17,7 +17,8 @@ import yaml
 from .errors import TrainingConfigError
 
 LIGHT_NAMES = ("day", "dusk", "night")
-TASKS = ("panoptic", "camera_pretrain")
+TASKS = ("panoptic", "camera_pretrain", "deepdps")
+DEPTH_SUPERVISION = ("dense", "lidar", "both")
 
 
 @dataclass
@@ -76,7 +77,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    task: str = "panoptic"  # panoptic | camera_pretrain
+    task: str = "panoptic"  # panoptic | camera_pretrain | deepdps
     steps: int = 1000
     batch_size: int = 2  # per process
     seed: int = 0
@@ -87,6 +88,9 @@ class TrainConfig:
     loss_points: int = 2048  # points sampled per mask by the set loss
     instability_weight: float = 1.0
     camera_augmentation: bool = True  # train on corrupted images (augment_camera) + instability loss
+    loss_weights: dict[str, Any] = field(default_factory=dict)  # deepdps: LossWeights fields overriding the defaults
+    depth_supervision: str = "dense"  # deepdps: dense (rendered) | lidar (projected sweep) | both
+    label_stride: int = 1  # deepdps: labels subsampled by this factor (the loss grid; images stay full size)
 
     def validate(self) -> None:
         if self.task not in TASKS:
@@ -95,6 +99,11 @@ class TrainConfig:
             raise TrainingConfigError("train.steps, batch_size, threads, checkpoint_every and log_every must be >= 1")
         if self.instability_weight < 0:
             raise TrainingConfigError(f"train.instability_weight must be >= 0, got {self.instability_weight}")
+        if self.depth_supervision not in DEPTH_SUPERVISION:
+            raise TrainingConfigError(f"train.depth_supervision must be one of {', '.join(DEPTH_SUPERVISION)}, "
+                                      f"got {self.depth_supervision!r}")
+        if self.label_stride < 1:
+            raise TrainingConfigError(f"train.label_stride must be >= 1, got {self.label_stride}")
 
 
 @dataclass
@@ -198,8 +207,13 @@ def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> Experimen
         if len(parts) == 3 and parts[1] == "architecture" and parts[0] == "model":
             config.model.architecture[parts[2]] = value
             continue
+        if len(parts) == 3 and parts[1] == "loss_weights" and parts[0] == "train":
+            config.train.loss_weights[parts[2]] = value
+            continue
         if len(parts) != 2:
-            raise TrainingConfigError(f"override {item!r}: nested names are only allowed for model.architecture.<field>")
+            raise TrainingConfigError(
+                f"override {item!r}: nested names are only allowed for model.architecture.<field> and train.loss_weights.<field>"
+            )
         _set_field(section, parts[1], value, key)
     return config.validate()
 

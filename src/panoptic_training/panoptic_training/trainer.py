@@ -93,6 +93,8 @@ class RunSummary:
 
 
 class Trainer:
+    log_fields: tuple[str, ...] = LOG_FIELDS
+
     def __init__(self, config: ExperimentConfig, resume: bool = False, progress: bool = True) -> None:
         self.config = config
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -231,7 +233,7 @@ class Trainer:
         path = self.out / "log.csv"
         new = mode == "w" or not path.exists()
         with path.open(mode if not new else "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
+            writer = csv.DictWriter(f, fieldnames=self.log_fields, extrasaction="ignore")
             if new:
                 writer.writeheader()
             writer.writerows(rows)

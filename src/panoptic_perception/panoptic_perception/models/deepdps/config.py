@@ -36,6 +36,7 @@ class DeepDPSConfig:
     num_queries: int = 16
     decoder_layers: int = 3
     latent_tokens: int = 8  # geometric query enhancement: size of the latent array
+    backup_query: bool = True  # False: ablation without the backup query (no backup depth, uncovered pixels stay 0)
     max_depth: float = 80.0  # [m] D_max of d = D_max * sigmoid(psi(X) . E_depth)
     object_mask_threshold: float = 0.8
     overlap_threshold: float = 0.8

@@ -41,7 +41,7 @@ def aggregate_depth(
     deviation of the same mixture [m], large where overlapping masks disagree on depth.
     """
     weights = mask_logits.sigmoid() * scores[..., None, None]
-    total = weights.sum(1) + backup_weight
+    total = (weights.sum(1) + backup_weight).clamp_min(1e-12)  # backup_weight 0: the no-backup-query ablation
     depth = ((weights * segment_depth).sum(1) + backup_weight * backup_depth) / total
     second = ((weights * segment_depth.square()).sum(1) + backup_weight * backup_depth.square()) / total
     spread = (second - depth.square()).clamp_min(0).sqrt()

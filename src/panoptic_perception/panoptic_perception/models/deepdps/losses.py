@@ -147,6 +147,7 @@ class DeepDPSCriterion(nn.Module):
         tau: float = 10.0,
         num_points: int = 4096,
         no_object_weight: float = 0.1,
+        backup_query: bool = True,
     ) -> None:
         super().__init__()
         self.weights = weights or LossWeights()
@@ -154,6 +155,7 @@ class DeepDPSCriterion(nn.Module):
         self.set_criterion = SetCriterion(num_classes, w.cls, w.mask, w.dice, no_object_weight, num_points)
         self.num_classes, self.thing_class_ids, self.max_depth = num_classes, thing_class_ids, max_depth
         self.silog_lambda, self.patch_size, self.margin, self.tau = silog_lambda, patch_size, margin, tau
+        self.backup_query = backup_query  # False (ablation): no semantic head and no backup depth terms
 
     def forward(
         self,
@@ -176,7 +178,7 @@ class DeepDPSCriterion(nn.Module):
             for s, i in zip(sem4, inst4, strict=True)
         ]
         set_terms = self.set_criterion([(c, m.flatten(2)) for c, m in out.layers], targets, generator)
-        if (sem4 > 0).any():
+        if self.backup_query and (sem4 > 0).any():
             loss_semantic = F.cross_entropy(out.semantic_logits, sem4 - 1, ignore_index=-1)
         else:
             loss_semantic = out.semantic_logits.sum() * 0
@@ -185,7 +187,9 @@ class DeepDPSCriterion(nn.Module):
         up = F.interpolate(torch.stack([out.depth, out.backup_depth], 1), size=size, mode="bilinear", align_corners=False)
         valid = (depth > 0) & (depth <= self.max_depth)
         loss_depth = scale_invariant_log_loss(up[:, 0], depth, valid, self.silog_lambda)
-        loss_depth_backup = scale_invariant_log_loss(up[:, 1], depth, valid, self.silog_lambda)
+        loss_depth_backup = (
+            scale_invariant_log_loss(up[:, 1], depth, valid, self.silog_lambda) if self.backup_query else up.sum() * 0
+        )
 
         seg4 = segment_ids(sem4, inst4)
         depth4 = grid_depth(torch.where(valid, depth, torch.zeros_like(depth)), (h4, w4))

@@ -24,7 +24,7 @@ from ..registry import ARCHITECTURES, BACKBONES
 from ..transformer_decoder import QueryTransformerDecoder
 from ..upfuse import IMAGE_MEAN, IMAGE_STD
 from .config import DeepDPSConfig
-from .depth_head import SegmentDepthHead, aggregate_depth
+from .depth_head import BACKUP_WEIGHT, SegmentDepthHead, aggregate_depth
 from .query_enhancement import GeometricQueryEnhancement
 
 
@@ -159,7 +159,8 @@ class DeepDPS(nn.Module):
         segment_depth = self.depth_head(final.query, depth_embedding)
         backup_depth = self.depth_head(self.backup_query.expand(images.shape[0], 1, -1), depth_embedding)[:, 0]
         depth, spread = aggregate_depth(
-            segment_depth, final.mask_logits, object_scores(final.class_logits).detach(), backup_depth
+            segment_depth, final.mask_logits, object_scores(final.class_logits).detach(), backup_depth,
+            BACKUP_WEIGHT if self.config.backup_query else 0.0,
         )
         return DeepDPSOutput(
             layers=[(p.class_logits, p.mask_logits) for p in predictions],
@@ -193,10 +194,13 @@ class DeepDPS(nn.Module):
                 self.config.overlap_threshold,
             )
             depth, backup_depth, spread = depth_maps[i]
-            filled = fill_uncovered(
-                class_id.view(size), instance_id.view(size), score.view(size), depth, semantic_logits[i], backup_depth
-            )
-            class_id, instance_id, score, depth, backup = filled
+            class_id, instance_id, score = class_id.view(size), instance_id.view(size), score.view(size)
+            if self.config.backup_query:
+                class_id, instance_id, score, depth, backup = fill_uncovered(
+                    class_id, instance_id, score, depth, semantic_logits[i], backup_depth
+                )
+            else:
+                backup = torch.zeros(size, dtype=torch.bool, device=depth.device)
             uncertainty = spread / (depth + spread).clamp_min(1e-6)
             results.append(DepthPanopticPrediction(class_id, instance_id, score, depth, uncertainty, backup))
         return results

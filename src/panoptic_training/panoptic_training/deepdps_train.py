@@ -1,0 +1,127 @@
+"""DeepDPS training (``train.task: deepdps``): camera frames -> panoptic + depth losses, on the shared trainer loop.
+
+Only the parts that differ from UP-Fuse are here (model, data, loss); the loop, learning-rate
+schedule, checkpoints, resume, CSV log and ``run.json`` are ``Trainer``'s. Single process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from panoptic_perception.models.deepdps import DeepDPS, DeepDPSConfig, DeepDPSCriterion, LossWeights
+from panoptic_perception.models.deepdps.losses import scale_invariant_log_loss
+
+from .checkpoint import latest_checkpoint, load_model_weights
+from .config import ExperimentConfig, ModelConfig, load_config
+from .deepdps_data import CameraBatch, CameraDepthDataset, collate_camera, mirror_camera_sample
+from .errors import CheckpointError, TrainingConfigError
+from .trainer import Trainer, learning_rate
+
+DEEPDPS_LOG_FIELDS = ("step", "epoch", "loss", "loss_ce", "loss_mask", "loss_dice", "loss_semantic", "loss_depth",
+                      "loss_depth_backup", "loss_depth_lidar", "loss_s2d", "loss_d2s", "lr", "seconds")
+
+
+def build_deepdps_config(model: ModelConfig) -> DeepDPSConfig:
+    """The DeepDPSConfig of a training config: preset, then ``architecture`` overrides."""
+    base = DeepDPSConfig.cpu_default() if model.preset == "cpu_default" else DeepDPSConfig.gpu_large()
+    return DeepDPSConfig.from_dict(base.to_dict() | dict(model.architecture), source="model.architecture")
+
+
+def build_loss_weights(overrides: dict) -> LossWeights:
+    known = {f.name for f in dataclasses.fields(LossWeights)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise TrainingConfigError(f"train.loss_weights: unknown {sorted(unknown)}; known: {sorted(known)}")
+    try:
+        return LossWeights(**{k: float(v) for k, v in overrides.items()})
+    except (TypeError, ValueError) as err:
+        raise TrainingConfigError(f"train.loss_weights: {err}") from err
+
+
+class DeepDPSTrainer(Trainer):
+    log_fields = DEEPDPS_LOG_FIELDS
+
+    def __init__(self, config: ExperimentConfig, resume: bool = False, progress: bool = True) -> None:
+        if config.train.task != "deepdps":
+            raise TrainingConfigError(f"DeepDPSTrainer needs train.task: deepdps, got {config.train.task!r}")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise TrainingConfigError("DeepDPS training runs in a single process")
+        self.config = config
+        self.world_size, self.distributed, self.rank, self.is_main = 1, False, 0, True
+        self.progress = progress
+        cfg = config.train
+        torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.out = Path(cfg.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        config.write(self.out / "config.yaml")
+        self.dataset = CameraDepthDataset(config.data, generate=True, progress=progress)
+        self.model_config = build_deepdps_config(config.model)
+        self.model = DeepDPS(self.model_config)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+        self.criterion = DeepDPSCriterion(
+            self.model_config.num_classes, self.model_config.thing_class_ids, self.model_config.max_depth,
+            build_loss_weights(cfg.loss_weights), num_points=cfg.loss_points, backup_query=self.model_config.backup_query,
+        )
+        self.step = 0
+        self.seconds_before = 0.0
+        if resume:
+            self._resume()
+        self.ddp = self.model
+
+    def make_batch(self, step: int) -> CameraBatch:
+        rng = np.random.default_rng([self.config.train.seed, step, 0, 1])
+        samples = []
+        for i in self.batch_indices(step):
+            sample = self.dataset[i]
+            samples.append(mirror_camera_sample(sample) if rng.random() < self.config.data.flip_y_prob else sample)
+        return collate_camera(samples, self.config.train.label_stride)
+
+    def deepdps_loss(self, batch: CameraBatch, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        mode = self.config.train.depth_supervision
+        target = batch.lidar_depth if mode == "lidar" else batch.depth
+        out = self.model(batch.images)
+        losses = self.criterion(out, batch.semantic, batch.instance, target, generator)
+        losses["loss_depth_lidar"] = torch.zeros(())
+        if mode == "both":  # the projected sweep as a second, sparse target of the same mixture depth
+            up = F.interpolate(out.depth[:, None], size=target.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+            valid = (batch.lidar_depth > 0) & (batch.lidar_depth <= self.model_config.max_depth)
+            term = scale_invariant_log_loss(up, batch.lidar_depth, valid, self.criterion.silog_lambda)
+            losses["loss_depth_lidar"] = term
+            losses["loss"] = losses["loss"] + self.criterion.weights.depth * term
+        return losses
+
+    def train_step(self, step: int) -> dict[str, float]:
+        ocfg, tcfg = self.config.optim, self.config.train
+        lr = learning_rate(step, ocfg.lr, ocfg.warmup_steps, tcfg.steps, ocfg.poly_power)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        batch = self.make_batch(step)
+        generator = torch.Generator().manual_seed(int(np.random.default_rng([tcfg.seed, step, 0, 2]).integers(2**62)))
+        losses = self.deepdps_loss(batch, generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), ocfg.grad_clip)
+        self.optimizer.step()
+        return {k: float(v.detach()) for k, v in losses.items()} | {"lr": lr}
+
+
+def deepdps_from_run(run_dir: str | Path) -> tuple[DeepDPS, ExperimentConfig, int]:
+    """The trained DeepDPS of a run (its newest checkpoint), its config and the checkpoint's step."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir / "config.yaml")
+    if config.train.task != "deepdps":
+        raise CheckpointError(f"{run_dir}: a {config.train.task!r} run holds no DeepDPS model")
+    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    if checkpoint is None:
+        raise CheckpointError(f"{run_dir}: no checkpoint")
+    model = DeepDPS(build_deepdps_config(config.model))
+    model.load_state_dict(load_model_weights(checkpoint), strict=True)
+    return model.eval(), config, int(checkpoint.name.split("_")[-1])
