@@ -26,6 +26,8 @@ def train_main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides)
         if config.train.task == "deepdps":
             from .deepdps_train import DeepDPSTrainer as Trainer  # noqa: N814
+        elif config.train.task == "flow":
+            from .flow_training import FlowTrainer as Trainer  # noqa: N814
         summary = Trainer(config, resume=args.resume, progress=not args.no_progress).run()
     except TrainingError as err:
         print(f"panoptic-train: error: {err}", file=sys.stderr)
@@ -47,7 +49,10 @@ def export_main(argv: list[str] | None = None) -> int:
     from .export import export_run
 
     try:
-        if load_config(Path(args.run_dir) / "config.yaml").train.task == "deepdps":
+        task = load_config(Path(args.run_dir) / "config.yaml").train.task
+        if task == "flow":
+            from .flow_training import export_flow_run as export_run
+        elif task == "deepdps":
             from .deepdps_export import export_deepdps_run as export_run
         directory = export_run(args.run_dir, args.name, args.models_dir, args.metrics)
         if args.onnx:

@@ -17,7 +17,7 @@ import yaml
 from .errors import TrainingConfigError
 
 LIGHT_NAMES = ("day", "dusk", "night")
-TASKS = ("panoptic", "camera_pretrain", "deepdps")
+TASKS = ("panoptic", "camera_pretrain", "deepdps", "flow")
 DEPTH_SUPERVISION = ("dense", "lidar", "both")
 
 
@@ -33,6 +33,7 @@ class DataConfig:
     cache_dir: str = "data/cache/upfuse"
     rotate_z_deg: float = 180.0  # random yaw of the cloud, composed into T_cam_lidar
     flip_y_prob: float = 0.5  # mirror y; the camera image and K are mirrored to match
+    image_scale: float = 1.0  # flow task: cameras rendered at this fraction of the rig's image size
 
     def validate(self) -> None:
         if self.num_sequences < 1 or self.frames_per_sequence < 1 or self.first_sequence < 0:
@@ -46,6 +47,8 @@ class DataConfig:
             raise TrainingConfigError(f"data.flip_y_prob must be in [0, 1], got {self.flip_y_prob}")
         if not 0.0 <= self.rotate_z_deg <= 180.0:
             raise TrainingConfigError(f"data.rotate_z_deg must be in [0, 180], got {self.rotate_z_deg}")
+        if not 0.0 < self.image_scale <= 1.0:
+            raise TrainingConfigError(f"data.image_scale must be in (0, 1], got {self.image_scale}")
 
 
 @dataclass
@@ -77,7 +80,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    task: str = "panoptic"  # panoptic | camera_pretrain | deepdps
+    task: str = "panoptic"  # panoptic | camera_pretrain | deepdps | flow
     steps: int = 1000
     batch_size: int = 2  # per process
     seed: int = 0
@@ -88,7 +91,7 @@ class TrainConfig:
     loss_points: int = 2048  # points sampled per mask by the set loss
     instability_weight: float = 1.0
     camera_augmentation: bool = True  # train on corrupted images (augment_camera) + instability loss
-    loss_weights: dict[str, Any] = field(default_factory=dict)  # deepdps: LossWeights fields overriding the defaults
+    loss_weights: dict[str, Any] = field(default_factory=dict)  # deepdps / flow: loss weight fields overriding the defaults
     depth_supervision: str = "dense"  # deepdps: dense (rendered) | lidar (projected sweep) | both
     label_stride: int = 1  # deepdps: labels subsampled by this factor (the loss grid; images stay full size)
 
