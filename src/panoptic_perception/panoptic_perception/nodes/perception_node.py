@@ -22,6 +22,7 @@ from visualization_msgs.msg import MarkerArray
 
 from panoptic_msgs.msg import ClassMap, PipelineStatus, TrackArray
 
+from ..camera_only import CameraOnlyConfig
 from ..core import (
     CameraImage,
     LidarCameraSynchronizer,
@@ -34,7 +35,7 @@ from ..core import (
     load_class_table,
 )
 from ..core.camera_health import CameraHealth
-from ..pipeline import FusionConfig, PerceptionPipeline, PipelineConfig
+from ..pipeline import FrameResult, FusionConfig, PerceptionPipeline, PipelineConfig
 from ..ros.class_map import class_map_msg
 from ..ros.conversions import (
     camera_info_to_model,
@@ -68,7 +69,21 @@ class PerceptionNode(Node):
                                         (1, 100_000)),
         )
         tracking = declare_dataclass(self, "tracking", TrackerConfig(association="centroid_kalman"), "tracker")
-        self.pipeline = PerceptionPipeline.from_config(PipelineConfig(fusion, TrackerConfig.from_dict(tracking)))
+        camera_only = CameraOnlyConfig(
+            model_dir=declare(self, "camera_only.model_dir", "models/deepdps_cpu", "DeepDPS model of the camera-only "
+                              "fallback when the LiDAR is missing or degraded (empty = no fallback)"),
+            stride=declare(self, "camera_only.stride", 4, "back-project every stride-th pixel row and column", (1, 64)),
+            max_depth=declare(self, "camera_only.max_depth", 80.0, "drop pixels predicted farther [m]", (0.1, 1000.0)),
+            max_uncertainty=declare(self, "camera_only.max_uncertainty", 1.0, "drop pixels with a larger depth "
+                                    "uncertainty (1 keeps all)", (0.0, 1.0)),
+            threads=fusion.threads,
+        )
+        self.lidar_timeout_ns = int(declare(self, "lidar_timeout_ms", 300.0, "no sweep for this long: images run "
+                                            "camera-only", (1.0, 60_000.0)) * _MS)
+        self.min_lidar_points = declare(self, "camera_only.min_lidar_points", 100, "a sweep with fewer points is "
+                                        "degraded: its images run camera-only", (0, 10_000_000))
+        self.lidar_frame = declare(self, "lidar_frame", "lidar", "LiDAR frame of camera-only clouds until a sweep names it")
+        self.pipeline = PerceptionPipeline.from_config(PipelineConfig(fusion, TrackerConfig.from_dict(tracking), camera_only))
         self.cameras = list(fusion.cameras)
         self.sync = LidarCameraSynchronizer(SyncConfig.uniform(
             self.cameras,
@@ -105,6 +120,7 @@ class PerceptionNode(Node):
         self.create_publisher(ClassMap, "perception/class_map", LATCHED_QOS).publish(class_map_msg(self.table))
         self.create_timer(0.01, self._release)  # sweeps whose cameras timed out
         self.processed = 0
+        self.last_lidar_ns = time.monotonic_ns()  # arrival time of the newest sweep (node start before the first)
 
     # Inputs
     def _on_cloud(self, msg: PointCloud2) -> None:
@@ -113,7 +129,9 @@ class PerceptionNode(Node):
         except ConversionError as err:
             self.log.warning("cloud", f"dropping LiDAR message: {err}")
             return
-        self.sync.add_lidar(stamp_to_ns(msg.header.stamp), msg, time.monotonic_ns())
+        self.last_lidar_ns = time.monotonic_ns()
+        self.lidar_frame = msg.header.frame_id or self.lidar_frame
+        self.sync.add_lidar(stamp_to_ns(msg.header.stamp), msg, self.last_lidar_ns)
         self._release()
 
     def _on_image(self, name: str, msg: Image) -> None:
@@ -125,8 +143,11 @@ class PerceptionNode(Node):
         if not self._calibrated(name):
             self._uncalibrated[name] = msg
             return
-        self.sync.add_image(name, stamp_to_ns(msg.header.stamp), msg, time.monotonic_ns())
+        now = time.monotonic_ns()
+        self.sync.add_image(name, stamp_to_ns(msg.header.stamp), msg, now)
         self._release()
+        if self.pipeline.camera_only is not None and now - self.last_lidar_ns > self.lidar_timeout_ns:
+            self._process_camera_only(name, msg, f"no LiDAR sweep for {(now - self.last_lidar_ns) / _MS:.0f} ms")
 
     def _on_info(self, name: str, msg: CameraInfo) -> None:
         self.infos[name] = msg
@@ -156,8 +177,13 @@ class PerceptionNode(Node):
     def _frame(self, synced: SyncedSet) -> tuple[SensorFrame, list[str]]:
         points, point_time = cloud_to_sensor_points(synced.lidar)
         lidar_frame = synced.lidar.header.frame_id
-        images, problems = {}, [f"camera {n}: no image within the sync window" for n in synced.missing]
-        for name, (stamp_ns, msg) in synced.images.items():
+        images, problems = self._images(synced.images, lidar_frame)
+        problems = [f"camera {n}: no image within the sync window" for n in synced.missing] + problems
+        return SensorFrame(synced.lidar_stamp_ns, points, images, point_time, lidar_frame), problems
+
+    def _images(self, messages: dict[str, tuple[int, Image]], lidar_frame: str) -> tuple[dict[str, CameraImage], list[str]]:
+        images, problems = {}, []
+        for name, (stamp_ns, msg) in messages.items():
             info = self.infos.get(name)
             try:
                 if info is None:
@@ -172,11 +198,16 @@ class PerceptionNode(Node):
                 images[name] = CameraImage(model, stamp_ns, rgb)
             except (ConversionError, TransformLookupError, ValueError) as err:
                 problems.append(f"camera {name}: {err}")
-        return SensorFrame(synced.lidar_stamp_ns, points, images, point_time, lidar_frame), problems
+        return images, problems
 
     def _process(self, synced: SyncedSet) -> None:
         try:
             frame, problems = self._frame(synced)
+            degraded = self.pipeline.camera_only is not None and frame.cameras and len(frame.points) < self.min_lidar_points
+            if degraded:
+                self._publish_camera_only(self.pipeline.process(
+                    frame, lidar_missing=f"LiDAR degraded: {len(frame.points)} points < {self.min_lidar_points}"), problems)
+                return
             result = self.pipeline.process(frame)
         except (ConversionError, ValueError) as err:
             self.log.error("process", f"sweep at {synced.lidar_stamp_ns} ns not processed: {err}")
@@ -197,6 +228,34 @@ class PerceptionNode(Node):
         self.status_pub.publish(pipeline_status_msg(
             stamp, frame_id, result.latency_ms, total_ms, result.mode, True, result.cameras_used, result.cameras_missing,
             [self._reliability(frame, result.cloud.uncertainty, n) for n in result.cameras_used], self.sync.counters, reason))
+        self.diag_pub.publish(diagnostic_array(stamp, result.latency_ms, self.window, self.sync.counters, self.diagnostics,
+                                               result.cameras_missing))
+
+    def _process_camera_only(self, name: str, msg: Image, reason: str) -> None:
+        """One image while the LiDAR is silent: the camera-only cloud, stamped with the image, in the LiDAR frame."""
+        stamp = stamp_to_ns(msg.header.stamp)
+        try:
+            images, problems = self._images({name: (stamp, msg)}, self.lidar_frame)
+            if not images:
+                raise ConversionError("; ".join(problems))
+            frame = SensorFrame(stamp, np.zeros((0, 4), np.float32), images, None, self.lidar_frame)
+            self._publish_camera_only(self.pipeline.process(frame, lidar_missing=reason), problems)
+        except (ConversionError, ValueError) as err:
+            self.log.error("camera_only", f"camera-only frame of {name} at {stamp} ns not processed: {err}")
+
+    def _publish_camera_only(self, result: FrameResult, problems: list[str]) -> None:
+        stamp, frame_id = result.cloud.stamp_ns, result.cloud.frame_id
+        self.points_pub.publish(panoptic_cloud_to_msg(result.cloud, frame_id))
+        if self.rgb_pub.get_subscription_count():
+            self.rgb_pub.publish(rgb_cloud_msg(result.cloud, self.table, frame_id))
+        self.processed += 1
+        reason = "; ".join([result.reason, *problems])
+        self.log.warning("camera_only", f"camera-only output at {stamp} ns: {reason}")
+        reliability = float(1.0 - result.cloud.uncertainty.mean()) if len(result.cloud.points) else 0.0
+        total_ms = (self.get_clock().now().nanoseconds - stamp) / _MS
+        self.status_pub.publish(pipeline_status_msg(
+            stamp, frame_id, result.latency_ms, total_ms, result.mode, False, result.cameras_used, result.cameras_missing,
+            [reliability] * len(result.cameras_used), self.sync.counters, reason))
         self.diag_pub.publish(diagnostic_array(stamp, result.latency_ms, self.window, self.sync.counters, self.diagnostics,
                                                result.cameras_missing))
 

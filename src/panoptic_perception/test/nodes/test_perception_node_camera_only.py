@@ -1,0 +1,84 @@
+"""The perception node on real DDS with a silent LiDAR: camera images alone give the camera-only panoptic cloud.
+
+Only images, camera_info and /tf_static are published (no sweep): after ``lidar_timeout_ms`` the node must
+run DeepDPS (a tiny untrained one) on the image and publish perception/panoptic_points stamped with the
+image, in the LiDAR frame, and a PipelineStatus saying MODE_CAMERA_ONLY, lidar_used false and why.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from panoptic_datasets.ros import messages as m
+from panoptic_datasets.world import SceneConfig, make_rig, simulate
+from panoptic_msgs.msg import PipelineStatus
+from panoptic_perception.camera_only import load_deepdps
+from panoptic_perception.ros.conversions import msg_to_panoptic_array, stamp_to_ns
+from panoptic_perception.ros.qos import LATCHED_QOS
+
+pytestmark = pytest.mark.ros
+torch.set_num_threads(1)
+
+
+def test_images_without_lidar_give_a_camera_only_cloud_and_status(ros_context, spin_until, tiny_upfuse_dir,
+                                                                   tiny_deepdps_dir):
+    from tf2_msgs.msg import TFMessage
+
+    from panoptic_perception.nodes.perception_node import PerceptionNode
+
+    frame = next(iter(simulate(SceneConfig(seed=5), make_rig("tiny"), 1)))
+    image = frame.sensor.cameras["front"]
+    got: dict[str, list] = {"points": [], "status": []}
+    listener = Node("listener", context=ros_context)
+    listener.create_subscription(PointCloud2, "perception/panoptic_points", got["points"].append, 10)
+    listener.create_subscription(PipelineStatus, "perception/status", got["status"].append, 10)
+    image_pub = listener.create_publisher(Image, "cameras/front/image", 10)
+    info_pub = listener.create_publisher(CameraInfo, "cameras/front/camera_info", 10)
+    tf_pub = listener.create_publisher(TFMessage, "/tf_static", LATCHED_QOS)
+    perception = PerceptionNode(context=ros_context, parameter_overrides=[
+        Parameter("model_dir", value=str(tiny_upfuse_dir)), Parameter("threads", value=1),
+        Parameter("qos.input", value="reliable"), Parameter("image_size", value=[64, 160]),
+        Parameter("camera_only.model_dir", value=str(tiny_deepdps_dir)), Parameter("camera_only.stride", value=2),
+        Parameter("lidar_timeout_ms", value=50.0)])
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(listener)
+    executor.add_node(perception)
+    try:
+        assert spin_until(executor, lambda: min(image_pub.get_subscription_count(), info_pub.get_subscription_count(),
+                                                perception.status_pub.get_subscription_count()) >= 1, timeout=10.0)
+        cameras = {"front": image.camera}
+        tf_pub.publish(TFMessage(transforms=m.static_transforms(cameras, np.eye(4), frame.sensor.lidar_frame)))
+        messages = {topic: msg for topic, _, msg in m.frame_messages(frame, ground_truth=False)}
+        info_pub.publish(messages["cameras/front/camera_info"])
+        assert spin_until(executor, lambda: perception._calibrated("front"), timeout=10.0)
+        time.sleep(0.1)  # past lidar_timeout_ms since the node started: the LiDAR counts as silent
+        image_pub.publish(messages["cameras/front/image"])
+        assert spin_until(executor, lambda: got["status"] and got["points"], timeout=30.0)
+    finally:
+        executor.shutdown()
+
+    status, cloud_msg = got["status"][0], got["points"][0]
+    assert status.mode == PipelineStatus.MODE_CAMERA_ONLY and status.lidar_used is False
+    assert list(status.cameras_used) == ["front"] and status.reason.startswith("no LiDAR sweep for ")
+    assert stamp_to_ns(status.header.stamp) == stamp_to_ns(cloud_msg.header.stamp) == image.stamp_ns
+    assert cloud_msg.header.frame_id == frame.sensor.lidar_frame
+    with torch.inference_mode():
+        prediction = load_deepdps(tiny_deepdps_dir).predict(
+            torch.from_numpy(image.rgb).permute(2, 0, 1)[None].float().div(255.0))[0]
+    depth = prediction.depth.numpy()[::2, ::2]
+    keep = (depth > 0) & (depth <= 80.0)
+    fields = msg_to_panoptic_array(cloud_msg)
+    assert cloud_msg.width == keep.sum() > 0
+    np.testing.assert_array_equal(fields["class_id"], prediction.class_id.numpy()[::2, ::2][keep])
+    xyz = np.column_stack([fields["x"], fields["y"], fields["z"]])
+    _, z, _ = image.camera.project(xyz)
+    np.testing.assert_allclose(z, depth[keep], rtol=1e-4)
+    assert 0.0 <= status.camera_reliability[0] <= 1.0
