@@ -134,7 +134,16 @@ class FusionStage:
                 valid[0, k] = True
         return images, K, T, valid
 
+    @property
+    def has_association(self) -> bool:
+        """Whether the network has the MOPT tracking head (association vectors per instance)."""
+        return bool(self.runner.config.tracking_head)
+
     def process(self, frame: SensorFrame) -> PanopticCloud:
+        return self.run(frame)[0]
+
+    def run(self, frame: SensorFrame) -> tuple[PanopticCloud, np.ndarray | None]:
+        """The panoptic cloud and the (K, D) association vectors of its thing instances 1..K (None without a head)."""
         from .models.upfuse import collate
 
         torch = self._torch
@@ -144,7 +153,8 @@ class FusionStage:
             prediction = self.runner.predict(batch)[0]
         n = len(frame.points)
         uncertainty = prediction.uncertainty.numpy() if prediction.uncertainty is not None else np.ones(n)
-        return PanopticCloud(
+        association = prediction.association.numpy() if prediction.association is not None else None
+        cloud = PanopticCloud(
             stamp_ns=frame.stamp_ns,
             points=frame.points,
             class_id=prediction.class_id.numpy().astype(np.uint16),
@@ -153,10 +163,15 @@ class FusionStage:
             uncertainty=np.asarray(uncertainty, dtype=np.float32),
             frame_id=frame.lidar_frame,
         )
+        return cloud, association
 
 
-def thing_detections(cloud: PanopticCloud, is_thing: np.ndarray, min_points: int) -> list[Detection]:
-    """One detection per thing instance of the cloud with at least ``min_points`` points."""
+def thing_detections(cloud: PanopticCloud, is_thing: np.ndarray, min_points: int,
+                     association: np.ndarray | None = None) -> list[Detection]:
+    """One detection per thing instance of the cloud with at least ``min_points`` points.
+
+    ``association`` (K, D): row k is the association vector of instance id k + 1 (``FusionStage.run``).
+    """
     thing = (cloud.instance_id > 0) & is_thing[cloud.class_id]
     ids, inverse, counts = np.unique(cloud.instance_id[thing], return_inverse=True, return_counts=True)
     indices = np.flatnonzero(thing)
@@ -166,7 +181,9 @@ def thing_detections(cloud: PanopticCloud, is_thing: np.ndarray, min_points: int
             continue
         members = indices[inverse == k]
         cls = int(np.bincount(cloud.class_id[members]).argmax())
-        detections.append(Detection.from_points(cloud.points[:, :3], members, cls, float(cloud.score[members].mean())))
+        embedding = association[int(ids[k]) - 1] if association is not None else None
+        detections.append(Detection.from_points(cloud.points[:, :3], members, cls, float(cloud.score[members].mean()),
+                                                embedding))
     return detections
 
 
@@ -184,8 +201,12 @@ class PerceptionPipeline:
     @classmethod
     def from_config(cls, config: PipelineConfig) -> PerceptionPipeline:
         camera_only = CameraOnlyStage.from_config(config.camera_only) if config.camera_only.enabled else None
-        return cls(FusionStage.from_config(config.fusion), PanopticTracker.from_config(config.tracking),
-                   config.fusion.min_instance_points, camera_only)
+        fusion = FusionStage.from_config(config.fusion)
+        if config.tracking.association == "embedding" and not fusion.has_association:
+            raise PipelineConfigError(f"tracking.association 'embedding' needs a fusion model with the MOPT tracking head; "
+                                      f"{config.fusion.model_dir} has none (model.json tracking_head: false): use "
+                                      f"centroid_kalman or point_iou with it")
+        return cls(fusion, PanopticTracker.from_config(config.tracking), config.fusion.min_instance_points, camera_only)
 
     def process(self, frame: SensorFrame, T_odom_lidar: np.ndarray | None = None, lidar_missing: str = "") -> FrameResult:
         """One frame. A non-empty ``lidar_missing`` reason, or a frame without points when a camera-only model is
@@ -196,9 +217,9 @@ class PerceptionPipeline:
         used = tuple(n for n in self.fusion.camera_names if n in frame.cameras)
         missing = tuple(n for n in self.fusion.camera_names if n not in frame.cameras)
         with timer.stage("fusion"):
-            cloud = self.fusion.process(frame)
+            cloud, association = self.fusion.run(frame)
         with timer.stage("tracking"):
-            detections = thing_detections(cloud, self._is_thing, self.min_instance_points)
+            detections = thing_detections(cloud, self._is_thing, self.min_instance_points, association)
             tracks = self.tracker.update(detections, frame.stamp_ns, T_odom_lidar)
             cloud.track_id = assign_track_ids(len(cloud.points), detections, matches_of(tracks))
         if not used:

@@ -59,6 +59,9 @@ class ModelConfig:
     architecture: dict[str, Any] = field(default_factory=dict)  # UPFuseConfig fields overriding the preset
     camera_encoder_weights: str = ""  # safetensors of a camera pre-training run ("" = random init)
     freeze_camera_encoder: bool = True
+    # Fine-tuning: a model directory (model.json + weights.safetensors) whose weights start the run; parts
+    # the saved model lacks (a tracking head added by ``architecture``) start from random initialisation.
+    init_weights: str = ""
 
     def validate(self) -> None:
         if self.preset not in ("cpu_default", "gpu_large"):
@@ -72,10 +75,13 @@ class OptimConfig:
     warmup_steps: int = 100
     poly_power: float = 0.9  # lr = base * (1 - step / steps) ** power after warm-up
     grad_clip: float = 1.0
+    pretrained_lr_scale: float = 1.0  # lr multiplier of the weights loaded from model.init_weights (fine-tuning)
 
     def validate(self) -> None:
         if self.lr <= 0 or self.weight_decay < 0 or self.warmup_steps < 0 or self.grad_clip <= 0:
             raise TrainingConfigError("optim.lr and optim.grad_clip must be > 0, weight_decay and warmup_steps >= 0")
+        if self.pretrained_lr_scale < 0:
+            raise TrainingConfigError(f"optim.pretrained_lr_scale must be >= 0, got {self.pretrained_lr_scale}")
 
 
 @dataclass
@@ -91,6 +97,12 @@ class TrainConfig:
     loss_points: int = 2048  # points sampled per mask by the set loss
     instability_weight: float = 1.0
     camera_augmentation: bool = True  # train on corrupted images (augment_camera) + instability loss
+    # MOPT tracking head: batch_size mini-sequences of tracking_window consecutive frames per step and the
+    # batch-hard triplet loss over their ground-truth instances (0 = frame batches, no triplet loss).
+    tracking_window: int = 0
+    triplet_weight: float = 1.0
+    triplet_margin: float = 0.2
+    triplet_min_points: int = 5  # ground-truth instances with fewer points in a frame are not pooled
     loss_weights: dict[str, Any] = field(default_factory=dict)  # deepdps / flow: loss weight fields overriding the defaults
     depth_supervision: str = "dense"  # deepdps: dense (rendered) | lidar (projected sweep) | both
     label_stride: int = 1  # deepdps: labels subsampled by this factor (the loss grid; images stay full size)
@@ -102,6 +114,10 @@ class TrainConfig:
             raise TrainingConfigError("train.steps, batch_size, threads, checkpoint_every and log_every must be >= 1")
         if self.instability_weight < 0:
             raise TrainingConfigError(f"train.instability_weight must be >= 0, got {self.instability_weight}")
+        if self.tracking_window == 1 or self.tracking_window < 0:
+            raise TrainingConfigError(f"train.tracking_window must be 0 (off) or >= 2, got {self.tracking_window}")
+        if self.triplet_weight < 0 or self.triplet_margin < 0 or self.triplet_min_points < 1:
+            raise TrainingConfigError("train.triplet_weight and triplet_margin must be >= 0, triplet_min_points >= 1")
         if self.depth_supervision not in DEPTH_SUPERVISION:
             raise TrainingConfigError(f"train.depth_supervision must be one of {', '.join(DEPTH_SUPERVISION)}, "
                                       f"got {self.depth_supervision!r}")

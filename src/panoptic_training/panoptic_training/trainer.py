@@ -41,10 +41,13 @@ from .augmentation import augment_sample
 from .camera_pretrain import ENCODER_PREFIX, CameraSemanticModel, camera_semantic_loss
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import ExperimentConfig, ModelConfig
-from .data import SyntheticPanopticDataset, TrainBatch, collate_samples
+from .data import SyntheticPanopticDataset, TrainBatch, collate_samples, sequence_windows
 from .errors import CheckpointError, TrainingConfigError
+from .finetune import group_lr, load_init_weights, parameter_groups
+from .tracking_loss import window_batches, window_triplet_loss
 
-LOG_FIELDS = ("step", "epoch", "loss", "loss_ce", "loss_mask", "loss_dice", "loss_instability", "lr", "seconds")
+LOG_FIELDS = ("step", "epoch", "loss", "loss_ce", "loss_mask", "loss_dice", "loss_instability", "loss_triplet",
+              "triplet_anchors", "lr", "seconds")
 CAMERA_ENCODER_FILE = "camera_encoder.safetensors"
 
 
@@ -117,9 +120,13 @@ class Trainer:
         if not self.is_main:
             self.dataset = SyntheticPanopticDataset(config.data, generate=False)
         self.model_config = build_model_config(config.model)
+        self.pretrained: set[str] = set()
         self.model = self._build_model()
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(trainable, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+        self.windows = sequence_windows(config.data, cfg.tracking_window) if cfg.tracking_window else []
+        if self.windows and not self.model_config.tracking_head:
+            raise TrainingConfigError("train.tracking_window needs model.architecture.tracking_head: true")
+        groups = parameter_groups(self.model, self.pretrained, config.optim.pretrained_lr_scale)
+        self.optimizer = torch.optim.AdamW(groups, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
         self.criterion = SetCriterion(self.model_config.num_classes, num_points=cfg.loss_points)
         self.step = 0
         self.seconds_before = 0.0
@@ -135,6 +142,8 @@ class Trainer:
         if self.config.train.task == "camera_pretrain":
             return CameraSemanticModel(self.model_config)
         model = UPFuse(self.model_config)
+        if mcfg.init_weights:
+            self.pretrained = load_init_weights(model, mcfg.init_weights)
         if mcfg.camera_encoder_weights:
             load_camera_encoder(model, mcfg.camera_encoder_weights)
         if mcfg.freeze_camera_encoder:
@@ -170,9 +179,20 @@ class Trainer:
             out.append(int(np.random.default_rng([self.config.train.seed, epoch]).permutation(n)[offset]))
         return out
 
+    def frame_windows(self) -> list[int]:
+        """With ``train.tracking_window``: the mini-sequence (0, 1, ...) of each frame of the step's batch."""
+        cfg = self.config.train
+        return [w for w in range(cfg.batch_size) for _ in range(cfg.tracking_window)] if self.windows else []
+
     def make_batch(self, step: int) -> TrainBatch:
         rng = np.random.default_rng([self.config.train.seed, step, self.rank, 1])
-        samples = [augment_sample(self.dataset[i], self.config.data, rng) for i in self.batch_indices(step)]
+        cfg = self.config.train
+        if self.windows:  # batch_size mini-sequences of tracking_window consecutive frames
+            chosen = window_batches(self.windows, step, cfg.batch_size, cfg.seed, self.rank, self.world_size)
+            indices = [i for window in chosen for i in window]
+        else:
+            indices = self.batch_indices(step)
+        samples = [augment_sample(self.dataset[i], self.config.data, rng) for i in indices]
         return collate_samples(samples, self.model_config.range_spec, use_camera=self.config.model.use_camera)
 
     # -- steps -------------------------------------------------------------------------------------------------
@@ -204,6 +224,14 @@ class Trainer:
             loss_inst = torch.stack(terms).mean()
         losses["loss_instability"] = loss_inst
         losses["loss"] = losses["loss"] + cfg.instability_weight * loss_inst
+        if self.windows:
+            triplet, anchors = window_triplet_loss(
+                self._module().tracking_head, out.point_features, batch.semantic, batch.instance, inputs.point_valid,
+                self.frame_windows(), self.model_config.thing_class_ids, cfg.triplet_margin, cfg.triplet_min_points,
+            )
+            losses["loss_triplet"] = triplet
+            losses["triplet_anchors"] = torch.tensor(float(anchors))
+            losses["loss"] = losses["loss"] + cfg.triplet_weight * triplet
         return losses
 
     def camera_loss(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
@@ -215,7 +243,7 @@ class Trainer:
         ocfg, tcfg = self.config.optim, self.config.train
         lr = learning_rate(step, ocfg.lr, ocfg.warmup_steps, tcfg.steps, ocfg.poly_power)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = group_lr(group, lr)
         self.model.train()
         if isinstance(self.model, UPFuse) and self.config.model.freeze_camera_encoder:
             self.model.camera_encoder.eval()  # frozen: BatchNorm statistics stay those of pre-training

@@ -11,9 +11,10 @@ from .io import load_model, read_config, save_model
 from .losses import SetCriterion
 from .mask_head_3d import PointMaskHead3D, select_nearest_range_neighbours
 from .matching import PanopticTargets, build_targets, hungarian_match, match_queries
-from .postprocess import PanopticPrediction, panoptic_inference
+from .postprocess import PanopticPrediction, instance_associations, panoptic_inference, panoptic_instances
 from .range_view import RangeProjection, RangeViewSpec, project_to_range_view, range_view_coordinates
 from .registry import ARCHITECTURES, BACKBONES, FUSION_MODULES, Registry
+from .tracking_head import TrackingHead, batch_hard_triplet_loss, mask_pool
 from .uncertainty_fusion import (
     ConcatFusion,
     DeformableCrossModalAttention,
@@ -44,6 +45,7 @@ __all__ = [
     "Registry",
     "ResidualEncoder",
     "SetCriterion",
+    "TrackingHead",
     "UPFuse",
     "UPFuseBatch",
     "UPFuseConfig",
@@ -51,6 +53,7 @@ __all__ = [
     "UncertaintyAwareFusion",
     "augment_camera",
     "batch_from_sensor_frame",
+    "batch_hard_triplet_loss",
     "build_targets",
     "camera_to_range_view",
     "collate",
@@ -60,10 +63,13 @@ __all__ = [
     "deepdps",
     "dense_camera_depth",
     "hungarian_match",
+    "instance_associations",
     "instability_loss",
     "load_model",
+    "mask_pool",
     "match_queries",
     "panoptic_inference",
+    "panoptic_instances",
     "project_to_range_view",
     "range_view_coordinates",
     "read_config",
