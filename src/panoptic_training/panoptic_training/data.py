@@ -44,6 +44,16 @@ def sequence_seeds(config: DataConfig) -> list[int]:
     return [split_seed(config.split, config.first_sequence + k) for k in range(config.num_sequences)]
 
 
+def sequence_windows(config: DataConfig, window: int) -> list[list[int]]:
+    """Dataset indices of every run of ``window`` consecutive frames of one sequence (MOPT's mini-sequences)."""
+    if not 1 <= window <= config.frames_per_sequence:
+        raise TrainingDataError(f"a window of {window} frames needs 1 <= window <= data.frames_per_sequence "
+                                f"({config.frames_per_sequence})")
+    per = config.frames_per_sequence
+    starts = range(per - window + 1)
+    return [[s * per + start + j for j in range(window)] for s in range(config.num_sequences) for start in starts]
+
+
 def cache_root(config: DataConfig) -> Path:
     """Folder of this rig/scene recipe; the hash covers everything that changes the frames."""
     recipe = {"rig": config.rig, "frames": config.frames_per_sequence, "light_weights": list(config.light_weights),

@@ -78,6 +78,12 @@ def write_model_card(directory: Path, name: str, model: UPFuse, config: Experime
         f"range view {model.config.range_height}x{model.config.range_width}, {params:,} parameters",
         f"- camera input used in training: {'yes' if config.model.use_camera else 'no (LiDAR-only)'}; camera encoder "
         f"{encoder}",
+    ]
+    if model.config.tracking_head:
+        lines.append(f"- MOPT tracking head: mask pooling of the 3D mask head's per-point features, "
+                     f"FC {model.config.tracking_hidden} -> FC {model.config.association_dim} x "
+                     f"{len(model.config.thing_class_ids)} thing classes, one unit association vector per instance")
+    lines += [
         "",
         "## Training data (synthetic world, `panoptic_datasets.world`)",
         f"- rig `{data['rig']}`, split `{data['split']}`, sequence seeds {data['seeds']}: {data['sequences']} sequences x "
@@ -96,6 +102,13 @@ def write_model_card(directory: Path, name: str, model: UPFuse, config: Experime
         f"- wall time: {summary.get('wall_seconds', float('nan')):.0f} s on the 2-core CPU dev machine "
         f"({t.threads} torch threads); final loss (mean of last 50 steps) {summary.get('final_loss', float('nan')):.3f}",
     ]
+    if config.model.init_weights:
+        lines.append(f"- fine-tuned from `{config.model.init_weights}`: its weights at lr x "
+                     f"{config.optim.pretrained_lr_scale:g}, new parts from scratch at the full lr")
+    if t.tracking_window:
+        lines.append(f"- tracking: {t.batch_size} mini-sequence(s) of {t.tracking_window} consecutive frames per step; "
+                     f"+ {t.triplet_weight:g} x batch-hard triplet loss (margin {t.triplet_margin:g}) over instance vectors "
+                     f"pooled under ground-truth masks (instances of >= {t.triplet_min_points} points)")
     if metrics:
         lines += ["", "## Measured (held-out test split)", "", f"{metrics.get('description', '')}", "",
                   "| row | PQ | PQ_th | PQ_st | SQ | RQ | mIoU |", "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -14,7 +14,13 @@ import math
 import numpy as np
 import torch
 
-from panoptic_perception.models import PanopticPrediction, UPFuseBatch, UPFuseConfig, panoptic_inference
+from panoptic_perception.models import (
+    PanopticPrediction,
+    UPFuseBatch,
+    UPFuseConfig,
+    instance_associations,
+    panoptic_instances,
+)
 
 from .backend import InferenceBackend
 from .errors import BackendInputError
@@ -55,10 +61,14 @@ def predictions_from_outputs(
     class_logits = torch.from_numpy(outputs["class_logits"])
     point_logits = torch.from_numpy(outputs["point_logits"])
     uncertainty = outputs.get("point_uncertainty")
+    association = outputs.get("association")
     results = []
     for i in range(point_valid.shape[0]):
-        valid = torch.from_numpy(point_valid[i] > 0.5)
-        class_id, instance_id, score = panoptic_inference(
+        valid_np = point_valid[i] > 0.5
+        count = int(valid_np.sum())
+        # pad_points appends the padding, so the valid points are usually a prefix: a view, not a (Q, N) copy.
+        valid = slice(0, count) if valid_np[:count].all() else torch.from_numpy(valid_np)
+        class_id, instance_id, score, query, label = panoptic_instances(
             class_logits[i],
             point_logits[i][:, valid],
             config.thing_class_ids,
@@ -66,7 +76,10 @@ def predictions_from_outputs(
             config.overlap_threshold,
         )
         u = torch.from_numpy(uncertainty[i])[valid] if uncertainty is not None else None
-        results.append(PanopticPrediction(class_id, instance_id, score, u))
+        vectors = None
+        if association is not None:
+            vectors = instance_associations(torch.from_numpy(association[i]), query, label, config.thing_class_ids)
+        results.append(PanopticPrediction(class_id, instance_id, score, u, vectors))
     return results
 
 

@@ -27,7 +27,8 @@ class TensorSpec:
     shape: tuple[str | int, ...]
 
 
-# Symbols: B sweeps, N points (padded), M cameras, H x W range view, Hc x Wc camera image, Q queries, C1 classes + 1.
+# Symbols: B sweeps, N points (padded), M cameras, H x W range view, Hc x Wc camera image, Q queries, C1 classes + 1,
+# T thing classes, D association dimensions.
 INPUTS: dict[str, TensorSpec] = {
     "range_features": TensorSpec(np.dtype(np.float32), ("B", 5, "H", "W")),
     "range_mask": TensorSpec(np.dtype(np.float32), ("B", "H", "W")),
@@ -45,13 +46,15 @@ OUTPUTS: dict[str, TensorSpec] = {
     "class_logits": TensorSpec(np.dtype(np.float32), ("B", "Q", "C1")),
     "point_logits": TensorSpec(np.dtype(np.float32), ("B", "Q", "N")),
     "point_uncertainty": TensorSpec(np.dtype(np.float32), ("B", "N")),
+    "association": TensorSpec(np.dtype(np.float32), ("B", "Q", "T", "D")),
 }
 
 
 def output_names(model: UPFuse) -> tuple[str, ...]:
-    """Outputs of the core for this model; ``point_uncertainty`` only for fusion with uncertainty."""
-    has_uncertainty = model.config.fusion == "upfuse"
-    return tuple(n for n in OUTPUTS if has_uncertainty or n != "point_uncertainty")
+    """Outputs of the core for this model; ``point_uncertainty`` only for fusion with uncertainty,
+    ``association`` (per-query MOPT association vectors) only with a tracking head."""
+    present = {"point_uncertainty": model.config.fusion == "upfuse", "association": model.config.tracking_head}
+    return tuple(n for n in OUTPUTS if present.get(n, True))
 
 
 class UPFuseTensorCore(nn.Module):
@@ -88,9 +91,9 @@ class UPFuseTensorCore(nn.Module):
             camera_valid=camera_valid > 0.5,
         )
         out = self.model(batch)
-        if out.point_uncertainty is None:
-            return out.class_logits, out.point_logits
-        return out.class_logits, out.point_logits, out.point_uncertainty
+        values = {"class_logits": out.class_logits, "point_logits": out.point_logits,
+                  "point_uncertainty": out.point_uncertainty, "association": out.association}
+        return tuple(values[n] for n in self.output_names)
 
 
 def batch_to_inputs(batch: UPFuseBatch) -> dict[str, np.ndarray]:

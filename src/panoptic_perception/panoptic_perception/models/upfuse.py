@@ -23,9 +23,10 @@ from .config_dict import config_from_dict, config_to_dict
 from .errors import ModelConfigError, ModelInputError
 from .mask_head_3d import PointMaskHead3D
 from .pixel_decoder import PixelDecoder
-from .postprocess import PanopticPrediction, panoptic_inference
+from .postprocess import PanopticPrediction, instance_associations, panoptic_instances
 from .range_view import RangeViewSpec, project_to_range_view
 from .registry import ARCHITECTURES, BACKBONES, FUSION_MODULES
+from .tracking_head import TrackingHead, mask_pool
 from .transformer_decoder import QueryTransformerDecoder
 from .view_transform import camera_to_range_view, dense_camera_depth, scale_intrinsics
 
@@ -75,6 +76,9 @@ class UPFuseConfig:
     mask_head_hidden: int = 32
     object_mask_threshold: float = 0.8
     overlap_threshold: float = 0.8
+    tracking_head: bool = False  # MOPT association head (models/tracking_head.py); off keeps old model.json files
+    tracking_hidden: int = 128
+    association_dim: int = 32  # per thing class; the head outputs association_dim * len(thing_class_ids)
 
     def __post_init__(self) -> None:
         for name in ("lidar_widths", "lidar_blocks", "camera_widths", "camera_blocks"):
@@ -88,6 +92,8 @@ class UPFuseConfig:
             raise ModelConfigError("UPFuseConfig: hidden_dim must divide by heads and every lidar width by fusion_heads")
         if any(t < 1 or t > self.num_classes for t in self.thing_class_ids):
             raise ModelConfigError(f"UPFuseConfig.thing_class_ids {self.thing_class_ids} outside 1..{self.num_classes}")
+        if self.tracking_hidden < 1 or self.association_dim < 1:
+            raise ModelConfigError("UPFuseConfig.tracking_hidden and association_dim must be >= 1")
         if self.fusion not in FUSION_MODULES:
             raise ModelConfigError(f"UPFuseConfig.fusion: unknown {self.fusion!r}; registered: {FUSION_MODULES.names()}")
 
@@ -246,7 +252,9 @@ class UPFuseOutput:
 
     ``layers``: per decoder prediction (class logits (B, Q, C+1), point mask logits (B, Q, N)),
     the last from the 3D-aware mask head, earlier ones read from the 2D range-view masks at each
-    point's pixel (auxiliary losses). ``uncertainty`` (B, 1, H/4, W/4) and ``point_uncertainty``
+    point's pixel (auxiliary losses). ``point_features`` (B, N, mask_dim): the 3D mask head's per-point
+    features. ``association`` (B, Q, N_thing, D): each query's unit association vectors, pooled under its
+    predicted mask (None without a tracking head). ``uncertainty`` (B, 1, H/4, W/4) and ``point_uncertainty``
     (B, N): U of the finest fusion scale (None for fusion without uncertainty). ``instability`` and
     ``camera_features``/``camera_masks``: per scale, for the instability loss.
     """
@@ -258,6 +266,8 @@ class UPFuseOutput:
     camera_features: list[torch.Tensor]
     camera_masks: list[torch.Tensor]
     fused_features: list[torch.Tensor] = field(repr=False, default_factory=list)
+    point_features: torch.Tensor | None = field(repr=False, default=None)
+    association: torch.Tensor | None = None
 
     @property
     def class_logits(self) -> torch.Tensor:
@@ -305,6 +315,10 @@ class UPFuse(nn.Module):
             config.mask_dim,
         )
         self.mask_head = PointMaskHead3D(config.mask_dim, config.mask_head_window, config.mask_head_k, config.mask_head_hidden)
+        self.tracking_head = (
+            TrackingHead(config.mask_dim, len(config.thing_class_ids), config.tracking_hidden, config.association_dim)
+            if config.tracking_head else None
+        )
         self.register_buffer("range_mean", torch.tensor(config.range_mean).view(1, 5, 1, 1), persistent=False)
         self.register_buffer("range_std", torch.tensor(config.range_std).view(1, 5, 1, 1), persistent=False)
         self.register_buffer("image_mean", torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -364,8 +378,13 @@ class UPFuse(nn.Module):
         layers = [(p.class_logits, gather_at_points(p.mask_logits, batch.point_vu, stride0)) for p in predictions[:-1]]
         range_image = batch.range_features[:, 0] * batch.range_mask
         final = predictions[-1]
-        point_logits = self.mask_head(mask_features, range_image, batch.point_vu, batch.point_range, final.mask_embed)
+        point_features = self.mask_head.point_features(mask_features, range_image, batch.point_vu, batch.point_range)
+        point_logits = torch.einsum("bqc,bnc->bqn", final.mask_embed, point_features)
         layers.append((final.class_logits, point_logits))
+        association = None
+        if self.tracking_head is not None:
+            predicted = (point_logits.detach() > 0) & batch.point_valid[:, None, :]  # sigmoid >= 0.5
+            association = self.tracking_head(mask_pool(point_features, predicted))
 
         has_u = uncert[0] is not None
         return UPFuseOutput(
@@ -376,16 +395,22 @@ class UPFuse(nn.Module):
             camera_features=[w[0] for w in warped],
             camera_masks=[w[1] for w in warped],
             fused_features=fused,
+            point_features=point_features,
+            association=association,
         )
 
     @torch.no_grad()
     def predict(self, batch: UPFuseBatch) -> list[PanopticPrediction]:
         """Panoptic per-point predictions of each sweep (padding removed)."""
-        out = self.forward(batch)
+        return self.postprocess(self.forward(batch), batch)
+
+    @torch.no_grad()
+    def postprocess(self, out: UPFuseOutput, batch: UPFuseBatch) -> list[PanopticPrediction]:
+        """``predict`` from outputs already computed (callers that also need ``out.point_features``)."""
         results = []
         for i in range(batch.point_valid.shape[0]):
             valid = batch.point_valid[i]
-            class_id, instance_id, score = panoptic_inference(
+            class_id, instance_id, score, query, label = panoptic_instances(
                 out.class_logits[i],
                 out.point_logits[i][:, valid],
                 self.config.thing_class_ids,
@@ -393,5 +418,8 @@ class UPFuse(nn.Module):
                 self.config.overlap_threshold,
             )
             u = out.point_uncertainty[i][valid] if out.point_uncertainty is not None else None
-            results.append(PanopticPrediction(class_id, instance_id, score, u))
+            vectors = None
+            if out.association is not None:
+                vectors = instance_associations(out.association[i], query, label, self.config.thing_class_ids)
+            results.append(PanopticPrediction(class_id, instance_id, score, u, vectors))
         return results

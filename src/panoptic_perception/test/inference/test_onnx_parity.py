@@ -19,7 +19,7 @@ from panoptic_perception.inference import (
     load_artifacts,
     pad_points,
 )
-from panoptic_perception.inference.tensor_core import batch_to_inputs
+from panoptic_perception.inference.tensor_core import batch_to_inputs, output_names
 from panoptic_perception.models import UPFuseConfig
 
 LOGIT_ATOL = 1e-4
@@ -58,13 +58,16 @@ def test_onnx_runtime_matches_pytorch_logits_and_panoptic_points(model_case, tmp
     for batch in batches:
         inputs = torch_runner.inputs(batch)
         expected, got = torch_runner.backend.run(inputs), ort_runner.backend.run(inputs)
-        assert set(got) == set(expected) == {"class_logits", "point_logits", "point_uncertainty"}
+        assert set(got) == set(expected) == set(output_names(artifacts.model))
+        assert {"class_logits", "point_logits", "point_uncertainty"} <= set(got)
         for name in expected:
             np.testing.assert_allclose(got[name], expected[name], rtol=LOGIT_RTOL, atol=LOGIT_ATOL, err_msg=name)
         (p_torch,), (p_ort,) = torch_runner.predict(batch), ort_runner.predict(batch)
         assert p_torch.class_id.shape == (batch.point_xyz.shape[1],)
         assert torch.equal(p_torch.class_id, p_ort.class_id)
         assert torch.equal(p_torch.instance_id, p_ort.instance_id)
+        if artifacts.config.tracking_head:
+            np.testing.assert_allclose(p_ort.association.numpy(), p_torch.association.numpy(), atol=1e-4)
         assigned += int((p_torch.class_id > 0).sum())
     assert assigned > 0  # a non-trivial comparison: some points are given a class
 
