@@ -151,6 +151,8 @@ class UPFuseBatch:
     ``point_xyz`` (B, N, 3); ``point_vu`` (B, N, 2) long pixel of every point; ``point_range`` (B, N);
     ``point_valid`` (B, N) bool (False = padding); ``images`` (B, M, 3, Hc, Wc) float RGB in [0, 1];
     ``K`` (B, M, 3, 3) at the given image size; ``T_cam_lidar`` (B, M, 4, 4); ``camera_valid`` (B, M) bool.
+    ``camera_depth`` (B, M, Hc, Wc) [m], optional: dense depth per camera (e.g. DeepDPS) used by the view
+    transformation instead of completing the LiDAR depth (None = classical completion, what UP-Fuse trains with).
     """
 
     range_features: torch.Tensor
@@ -163,9 +165,11 @@ class UPFuseBatch:
     K: torch.Tensor
     T_cam_lidar: torch.Tensor
     camera_valid: torch.Tensor
+    camera_depth: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> UPFuseBatch:
-        return UPFuseBatch(**{f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)})
+        return UPFuseBatch(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device)
+                              for f in dataclasses.fields(self)})
 
     def validate(self, spec: RangeViewSpec) -> None:
         b = self.range_features.shape[0]
@@ -188,6 +192,9 @@ class UPFuseBatch:
         for name, shape in {"K": (b, m, 3, 3), "T_cam_lidar": (b, m, 4, 4), "camera_valid": (b, m)}.items():
             if tuple(getattr(self, name).shape) != shape:
                 raise ModelInputError(f"UPFuseBatch.{name}: expected shape {shape}, got {tuple(getattr(self, name).shape)}")
+        if self.camera_depth is not None and tuple(self.camera_depth.shape) != (b, m, *self.images.shape[-2:]):
+            raise ModelInputError(f"UPFuseBatch.camera_depth: expected shape {(b, m, *self.images.shape[-2:])}, "
+                                  f"got {tuple(self.camera_depth.shape)}")
 
 
 def collate(
@@ -349,9 +356,13 @@ class UPFuse(nn.Module):
         strides = self.camera_encoder.strides
         grid_h, grid_w = f_cam_image[0].shape[-2:]
         K_grid = scale_intrinsics(K_image, 1.0 / strides[0], 1.0 / strides[0])
-        depth = dense_camera_depth(
-            batch.point_xyz, batch.point_valid, K_grid, batch.T_cam_lidar, grid_h, grid_w, self.config.max_depth
-        )
+        if batch.camera_depth is None:
+            depth = dense_camera_depth(
+                batch.point_xyz, batch.point_valid, K_grid, batch.T_cam_lidar, grid_h, grid_w, self.config.max_depth
+            )
+        else:  # given dense depth (DeepDPS) on the same grid: nearest sample at the cell centres keeps depth edges
+            depth = F.interpolate(batch.camera_depth.flatten(0, 1)[:, None].to(f_cam_image[0].dtype),
+                                  size=(grid_h, grid_w), mode="nearest")
         depth = depth * batch.camera_valid.reshape(-1, 1, 1, 1).to(depth.dtype)  # a missing camera maps nowhere
         return camera_to_range_view(
             f_cam_image, strides, depth, strides[0], K_image, batch.T_cam_lidar, self.spec, lidar_shapes,
