@@ -130,7 +130,7 @@ class FusionStage:
             if model is not None:
                 K[0, k], T[0, k] = torch.tensor(model.K), torch.tensor(model.T_cam_lidar)
             if name in frame.cameras:
-                images[0, k] = torch.from_numpy(frame.cameras[name].rgb).permute(2, 0, 1).float().div(255.0)
+                images[0, k].copy_(torch.from_numpy(frame.cameras[name].rgb).permute(2, 0, 1)).div_(255.0)  # no temporaries
                 valid[0, k] = True
         return images, K, T, valid
 

@@ -126,7 +126,7 @@ def plot_example(example: dict[str, Any], path: Path) -> None:
         ("DeepDPS dense depth [m]", full.depth.numpy(), "magma_r"),
         ("depth uncertainty sigma/(d+sigma)", full.uncertainty.numpy(), "viridis"),
     ]
-    fig, axes = plt.subplots(3, 2, figsize=(16, 5.4))
+    fig, axes = plt.subplots(3, 2, figsize=(13, 4.4))
     for ax, (title, data, cmap) in zip(axes.T.flatten(), panels, strict=True):  # left: panoptic, right: depth
         if cmap is None:
             ax.imshow(data)

@@ -78,8 +78,8 @@ class PerceptionNode(Node):
                                     "uncertainty (1 keeps all)", (0.0, 1.0)),
             threads=fusion.threads,
         )
-        self.lidar_timeout_ns = int(declare(self, "lidar_timeout_ms", 300.0, "no sweep for this long: images run "
-                                            "camera-only", (1.0, 60_000.0)) * _MS)
+        self.lidar_timeout_ns = int(declare(self, "lidar_timeout_ms", 300.0, "images stamped this long after the newest "
+                                            "sweep (or the first image) run camera-only", (1.0, 60_000.0)) * _MS)
         self.min_lidar_points = declare(self, "camera_only.min_lidar_points", 100, "a sweep with fewer points is "
                                         "degraded: its images run camera-only", (0, 10_000_000))
         self.lidar_frame = declare(self, "lidar_frame", "lidar", "LiDAR frame of camera-only clouds until a sweep names it")
@@ -120,7 +120,10 @@ class PerceptionNode(Node):
         self.create_publisher(ClassMap, "perception/class_map", LATCHED_QOS).publish(class_map_msg(self.table))
         self.create_timer(0.01, self._release)  # sweeps whose cameras timed out
         self.processed = 0
-        self.last_lidar_ns = time.monotonic_ns()  # arrival time of the newest sweep (node start before the first)
+        # LiDAR silence is measured in sensor stamps (robust to processing lag and replay rate): image stamp minus the
+        # newest sweep's stamp, or minus the first image's stamp while no sweep has arrived yet.
+        self.last_lidar_stamp_ns: int | None = None
+        self.first_image_stamp_ns: int | None = None
 
     # Inputs
     def _on_cloud(self, msg: PointCloud2) -> None:
@@ -129,9 +132,10 @@ class PerceptionNode(Node):
         except ConversionError as err:
             self.log.warning("cloud", f"dropping LiDAR message: {err}")
             return
-        self.last_lidar_ns = time.monotonic_ns()
+        stamp = stamp_to_ns(msg.header.stamp)
+        self.last_lidar_stamp_ns = max(stamp, self.last_lidar_stamp_ns or stamp)
         self.lidar_frame = msg.header.frame_id or self.lidar_frame
-        self.sync.add_lidar(stamp_to_ns(msg.header.stamp), msg, self.last_lidar_ns)
+        self.sync.add_lidar(stamp, msg, time.monotonic_ns())
         self._release()
 
     def _on_image(self, name: str, msg: Image) -> None:
@@ -143,11 +147,14 @@ class PerceptionNode(Node):
         if not self._calibrated(name):
             self._uncalibrated[name] = msg
             return
-        now = time.monotonic_ns()
-        self.sync.add_image(name, stamp_to_ns(msg.header.stamp), msg, now)
+        stamp = stamp_to_ns(msg.header.stamp)
+        self.sync.add_image(name, stamp, msg, time.monotonic_ns())
         self._release()
-        if self.pipeline.camera_only is not None and now - self.last_lidar_ns > self.lidar_timeout_ns:
-            self._process_camera_only(name, msg, f"no LiDAR sweep for {(now - self.last_lidar_ns) / _MS:.0f} ms")
+        if self.first_image_stamp_ns is None:
+            self.first_image_stamp_ns = stamp
+        silent_ns = stamp - (self.last_lidar_stamp_ns if self.last_lidar_stamp_ns is not None else self.first_image_stamp_ns)
+        if self.pipeline.camera_only is not None and silent_ns > self.lidar_timeout_ns:
+            self._process_camera_only(name, msg, f"no LiDAR sweep for {silent_ns / _MS:.0f} ms")
 
     def _on_info(self, name: str, msg: CameraInfo) -> None:
         self.infos[name] = msg

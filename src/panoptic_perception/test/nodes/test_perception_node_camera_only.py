@@ -1,13 +1,14 @@
 """The perception node on real DDS with a silent LiDAR: camera images alone give the camera-only panoptic cloud.
 
-Only images, camera_info and /tf_static are published (no sweep): after ``lidar_timeout_ms`` the node must
-run DeepDPS (a tiny untrained one) on the image and publish perception/panoptic_points stamped with the
-image, in the LiDAR frame, and a PipelineStatus saying MODE_CAMERA_ONLY, lidar_used false and why.
+Only images, camera_info and /tf_static are published (no sweep). The first image starts the clock (no
+output); an image stamped more than ``lidar_timeout_ms`` later must run DeepDPS (a tiny untrained one) and
+publish perception/panoptic_points stamped with that image, in the LiDAR frame, and a PipelineStatus
+saying MODE_CAMERA_ONLY, lidar_used false and why.
 """
 
 from __future__ import annotations
 
-import time
+import copy
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from panoptic_datasets.ros import messages as m
 from panoptic_datasets.world import SceneConfig, make_rig, simulate
 from panoptic_msgs.msg import PipelineStatus
 from panoptic_perception.camera_only import load_deepdps
-from panoptic_perception.ros.conversions import msg_to_panoptic_array, stamp_to_ns
+from panoptic_perception.ros.conversions import msg_to_panoptic_array, ns_to_stamp, stamp_to_ns
 from panoptic_perception.ros.qos import LATCHED_QOS
 
 pytestmark = pytest.mark.ros
@@ -47,7 +48,7 @@ def test_images_without_lidar_give_a_camera_only_cloud_and_status(ros_context, s
         Parameter("model_dir", value=str(tiny_upfuse_dir)), Parameter("threads", value=1),
         Parameter("qos.input", value="reliable"), Parameter("image_size", value=[64, 160]),
         Parameter("camera_only.model_dir", value=str(tiny_deepdps_dir)), Parameter("camera_only.stride", value=2),
-        Parameter("lidar_timeout_ms", value=50.0)])
+        Parameter("lidar_timeout_ms", value=300.0)])
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(listener)
     executor.add_node(perception)
@@ -59,16 +60,20 @@ def test_images_without_lidar_give_a_camera_only_cloud_and_status(ros_context, s
         messages = {topic: msg for topic, _, msg in m.frame_messages(frame, ground_truth=False)}
         info_pub.publish(messages["cameras/front/camera_info"])
         assert spin_until(executor, lambda: perception._calibrated("front"), timeout=10.0)
-        time.sleep(0.1)  # past lidar_timeout_ms since the node started: the LiDAR counts as silent
-        image_pub.publish(messages["cameras/front/image"])
+        first = messages["cameras/front/image"]
+        image_pub.publish(first)
+        assert not spin_until(executor, lambda: got["status"] or got["points"], timeout=1.0)  # within the timeout
+        later = copy.deepcopy(first)
+        later.header.stamp = ns_to_stamp(image.stamp_ns + 400 * 1_000_000)  # 400 ms after the first, no sweep
+        image_pub.publish(later)
         assert spin_until(executor, lambda: got["status"] and got["points"], timeout=30.0)
     finally:
         executor.shutdown()
 
     status, cloud_msg = got["status"][0], got["points"][0]
     assert status.mode == PipelineStatus.MODE_CAMERA_ONLY and status.lidar_used is False
-    assert list(status.cameras_used) == ["front"] and status.reason.startswith("no LiDAR sweep for ")
-    assert stamp_to_ns(status.header.stamp) == stamp_to_ns(cloud_msg.header.stamp) == image.stamp_ns
+    assert list(status.cameras_used) == ["front"] and status.reason == "no LiDAR sweep for 400 ms"
+    assert stamp_to_ns(status.header.stamp) == stamp_to_ns(cloud_msg.header.stamp) == image.stamp_ns + 400 * 1_000_000
     assert cloud_msg.header.frame_id == frame.sensor.lidar_frame
     with torch.inference_mode():
         prediction = load_deepdps(tiny_deepdps_dir).predict(
