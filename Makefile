@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := source tools/env.sh &&
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench bench-replay lint clean
 
 setup:
 	@tools/setup_workspace.sh
@@ -16,6 +16,14 @@ test: setup
 
 bench: setup
 	@$(ENV) python -m pytest --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,max,rounds $(PYTEST_ARGS)
+
+# End-to-end latency through the ROS graph (docs/benchmarks.md): a 10 Hz drive at sensor rate and closed loop.
+BENCH_DRIVE := out/bench/drive/bags/2000
+bench-replay: setup
+	@$(ENV) [ -f $(BENCH_DRIVE)/metadata.yaml ] || panoptic-data generate --seed 2000 --frames 100 --rig hdl32-front \
+		--format bag --out out/bench/drive
+	@$(ENV) panoptic-bench replay $(BENCH_DRIVE) --rate 1.0 --out out/bench
+	@$(ENV) panoptic-bench replay $(BENCH_DRIVE) --rate max --out out/bench
 
 clean:
 	rm -rf build install log .pytest_cache

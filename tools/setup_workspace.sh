@@ -27,7 +27,7 @@ fi
 
 src_hash=$(find src tools/ros_overlay colcon.meta -type f \( -name package.xml -o -name setup.py -o -name setup.cfg \
   -o -name CMakeLists.txt -o -name '*.msg' -o -name '*.srv' -o -name colcon.meta -o -path '*/resource/*' \
-  -o -path '*/launch/*' -o -path '*/config/*' -o -path '*/rviz/*' \) | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+  -o -path '*/launch/*' -o -path '*/config/*' -o -path '*/rviz/*' -o -path '*/foxglove/*' \) | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
 if [ "$(cat install/.source-hash 2>/dev/null)" != "$src_hash-$req_hash" ]; then
   echo "setup: colcon build"
   # shellcheck disable=SC1091

@@ -15,6 +15,7 @@ setup(
         ("share/" + package_name + "/launch", glob("launch/*.py")),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
         ("share/" + package_name + "/rviz", glob("rviz/*.rviz")),
+        ("share/" + package_name + "/foxglove", glob("foxglove/*.json")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -22,5 +23,5 @@ setup(
     maintainer_email="maintainers@panoptic-perception.dev",
     description="Launch files, node configuration and RViz layouts of the panoptic perception stack.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["panoptic-bench = panoptic_bringup.bench_replay:main"]},
 )

@@ -3,6 +3,11 @@
 Publishes ``/clock`` (with ``publish_clock``), ``lidar/points``, ``cameras/<name>/image`` and
 ``camera_info``, ``/tf`` and ``/tf_static`` (transient local) and the ``ground_truth/...`` topics
 of :mod:`panoptic_datasets.ros.messages`. Header stamps are the sensor stamps.
+
+For benchmarks (``panoptic-bench replay``): ``restamp`` moves every stamp of a frame to the wall
+clock at publish time (offsets within the frame kept), so that an output's stamp tells its age;
+``pace_topic`` (with rate 0) plays closed loop: the next frame goes out once a
+``panoptic_msgs/PipelineStatus`` for the last one came back, or after ``pace_timeout_s``.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
-from panoptic_perception.ros.conversions import ns_to_stamp
+from panoptic_msgs.msg import PipelineStatus
+from panoptic_perception.ros.conversions import ns_to_stamp, stamp_to_ns
 
 from ..formats.source import FrameSource
 from ..frame import LabeledFrame
-from ..player import Player
+from ..player import Player, shift_stamps
 from ..sources import SyntheticSource, open_dataset
 from . import messages as m
 
@@ -78,6 +84,15 @@ class PlayerNode(Node):
             latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
             self._tf_static_pub = self.create_publisher(self._tf_type, "/tf_static", latched)
         self.published = 0
+        self._restamp = p["restamp"]
+        self._pace_timeout_s = p["pace_timeout_s"]
+        self._awaiting: tuple[int, float] | None = None  # closed loop: (stamp of the last frame, give-up time)
+        self.pace_timeouts = 0
+        if p["pace_topic"]:
+            if not self._as_fast_as_possible:
+                raise ValueError("pace_topic plays closed loop and needs rate 0 (as fast as possible)")
+            self.create_subscription(PipelineStatus, p["pace_topic"], self._on_pace, 10)
+        self._pace = bool(p["pace_topic"])
         self._timer = self.create_timer(TICK_S, self._tick)
 
     def _declare_parameters(self) -> dict[str, Any]:
@@ -95,6 +110,10 @@ class PlayerNode(Node):
             "exit_on_end": declare("exit_on_end", False, "stop the node after the last frame (like ros2 bag play)"),
             "wait_for_subscribers": declare("wait_for_subscribers", 0, "start once each wait_for_topics has this many readers"),
             "wait_for_topics": declare("wait_for_topics", [m.POINTS], "topics whose subscribers wait_for_subscribers counts"),
+            "restamp": declare("restamp", False, "benchmarks: stamps are the wall clock at publish time (offsets kept)"),
+            "pace_topic": declare("pace_topic", "", "rate 0 only: publish the next frame once a PipelineStatus on this "
+                                                    "topic carries the last frame's stamp (closed loop); '' = off"),
+            "pace_timeout_s": declare("pace_timeout_s", 2.0, "closed loop: publish the next frame anyway after this long"),
         }
 
     def _open_source(self, p: dict[str, Any]) -> tuple[Iterable[LabeledFrame], np.ndarray, list[str]]:
@@ -112,8 +131,22 @@ class PlayerNode(Node):
             self._topic_publishers[topic] = self.create_publisher(msg_type, topic, 10)
         return self._topic_publishers[topic]
 
+    def _on_pace(self, msg: PipelineStatus) -> None:
+        if self._awaiting is not None and stamp_to_ns(msg.header.stamp) >= self._awaiting[0]:
+            self._awaiting = None
+
+    def _paused(self) -> bool:
+        """Closed loop: still waiting for the last frame's status (and not yet given up on it)."""
+        if self._awaiting is None:
+            return False
+        if time.monotonic() < self._awaiting[1]:
+            return True
+        self.pace_timeouts += 1
+        self._awaiting = None
+        return False
+
     def _tick(self) -> None:
-        if self._next is None:
+        if self._next is None or self._paused():
             return
         if self._start is None:
             if min(pub.get_subscription_count() for pub in self._wait_pubs) < self._wait_for:
@@ -146,6 +179,11 @@ class PlayerNode(Node):
         self._tf_static_pub.publish(self._tf_type(transforms=transforms))
 
     def _publish_frame(self, time_ns: int, frame: LabeledFrame) -> None:
+        if self._restamp:
+            offset = time.time_ns() - frame.sensor.stamp_ns
+            frame, time_ns = shift_stamps(frame, offset), time_ns + offset
+        if self._pace:
+            self._awaiting = (frame.sensor.stamp_ns, time.monotonic() + self._pace_timeout_s)
         if self._clock_pub is not None:
             self._clock_pub.publish(Clock(clock=ns_to_stamp(time_ns)))
         if self._tf_pub is not None:

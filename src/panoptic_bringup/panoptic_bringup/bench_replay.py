@@ -1,0 +1,387 @@
+"""``panoptic-bench replay``: a bag through the real ROS graph, timed from sensor stamp to output.
+
+The player runs in its own process with ``restamp`` (every header stamp is the wall clock at the
+moment the frame is published); the stack (perception + mapping, the vehicle launch's YAML) runs
+composed in this process, and a probe node in this process notes the wall clock at which each
+sweep and each output arrives. The age of an output on arrival is then its end-to-end latency.
+
+Rates: a number plays at that multiple of sensor rate (1 = 10 Hz for a 10 Hz drive); ``max``
+plays closed loop: the next sweep goes out as soon as the ``perception/status`` of the previous one
+came back (or after ``--pace-timeout`` seconds, when that sweep counts as lost), so ``max`` measures
+the throughput the stack sustains with no queueing in front of it. Overload (a rate faster than the
+stack) is a number, e.g. ``--rate 3``: sweeps then queue and drops show up in the accounting.
+
+Accounting: every played sweep is processed (an output came back), dropped by the node's
+synchroniser (counted in ``PipelineStatus.frames_dropped``), or lost before the synchroniser (in
+DDS or the subscription queue; the node cannot count those, the bench can).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+RATE_MAX = "max"
+DEFAULT_OUT = Path("out/bench")
+PERCENTILES = (50, 95, 99)
+# Stages reported besides those of PipelineStatus.stage_latencies, in table order.
+INPUT_STAGE = "input transport (stamp -> sweep received)"
+NODE_TOTAL_STAGE = "node total (stamp -> status published)"
+END_TO_END_STAGE = "end to end (stamp -> panoptic_points received)"
+
+
+@dataclass
+class FrameRecord:
+    """What the probe saw of one sweep, by its (restamped) stamp; times are wall clock [ns]."""
+
+    input_ns: int | None = None
+    points_ns: int | None = None
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    node_total_ms: float | None = None
+
+
+def cdr_stamp_ns(data: bytes) -> int:
+    """``header.stamp`` of a serialised message whose first field is a ``std_msgs/Header``.
+
+    CDR: a 4-byte encapsulation header, then ``int32 sec`` and ``uint32 nanosec`` (little endian
+    when the encapsulation says so, as Fast DDS and Cyclone write on x86/ARM).
+    """
+    if len(data) < 12:
+        raise ValueError(f"serialised message of {len(data)} bytes is too short for a header stamp")
+    order = "<" if data[1] & 1 else ">"
+    sec, nanosec = struct.unpack_from(order + "iI", data, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+class LatencyProbe:
+    """Subscriptions (on a node of the stack's process) that time inputs and outputs on arrival."""
+
+    def __init__(self, node: Any, cameras: list[str]) -> None:
+        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+        from panoptic_msgs.msg import PipelineStatus
+        from panoptic_perception.ros.qos import OUTPUT_QOS, qos_from_name
+
+        self.frames: dict[int, FrameRecord] = {}
+        self.last_status: Any = None
+        self.last_arrival = time.monotonic()
+        # (monotonic, process CPU) [s] at the first sweep's arrival and at the newest status: the measuring window.
+        self.window_start: tuple[float, float] | None = None
+        self.window_end: tuple[float, float] | None = None
+        self._lock = threading.Lock()
+        # Raw: only the stamp is read, the stack's process does not pay for a second deserialisation.
+        node.create_subscription(PointCloud2, "lidar/points", self._on_input, qos_from_name("reliable"), raw=True)
+        node.create_subscription(PointCloud2, "perception/panoptic_points", self._on_points, OUTPUT_QOS, raw=True)
+        # Also a reader of every camera topic, so that the player waits for two readers (node and probe) on each.
+        for name in cameras:
+            for msg_type, topic in ((Image, f"cameras/{name}/image"), (CameraInfo, f"cameras/{name}/camera_info")):
+                node.create_subscription(msg_type, topic, lambda _: None, qos_from_name("reliable"), raw=True)
+        node.create_subscription(PipelineStatus, "perception/status", self._on_status, 100)
+
+    def _record(self, stamp_ns: int) -> FrameRecord:
+        self.last_arrival = time.monotonic()
+        return self.frames.setdefault(stamp_ns, FrameRecord())
+
+    def _on_input(self, data: bytes) -> None:
+        now = time.time_ns()
+        with self._lock:
+            if self.window_start is None:
+                self.window_start = (time.monotonic(), time.process_time())
+            self._record(cdr_stamp_ns(data)).input_ns = now
+
+    def _on_points(self, data: bytes) -> None:
+        now = time.time_ns()
+        with self._lock:
+            self._record(cdr_stamp_ns(data)).points_ns = now
+
+    def _on_status(self, msg: Any) -> None:
+        from panoptic_perception.ros.conversions import stamp_to_ns
+
+        with self._lock:
+            record = self._record(stamp_to_ns(msg.header.stamp))
+            record.stages_ms = {s.stage: float(s.latency_ms) for s in msg.stage_latencies}
+            record.node_total_ms = float(msg.total_latency_ms)
+            self.last_status = msg
+            self.window_end = (time.monotonic(), time.process_time())
+
+    @property
+    def received(self) -> int:
+        return sum(r.input_ns is not None for r in self.frames.values())
+
+    @property
+    def answered(self) -> int:
+        return sum(r.node_total_ms is not None for r in self.frames.values())
+
+    @property
+    def dropped_by_node(self) -> int:
+        return int(self.last_status.frames_dropped) if self.last_status is not None else 0
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50/p95/p99 (and the count) of ``values``; empty -> only the count."""
+    if not values:
+        return {"n": 0}
+    p = np.percentile(np.asarray(values, dtype=float), PERCENTILES)
+    return {"n": len(values), **{f"p{k}": float(v) for k, v in zip(PERCENTILES, p, strict=True)}}
+
+
+def summarise(frames: dict[int, FrameRecord], played: int, dropped_by_node: int, warmup: int) -> dict[str, Any]:
+    """Latency percentiles per stage, and where every played sweep went."""
+    ordered = [(stamp, frames[stamp]) for stamp in sorted(frames)]
+    answered = [(s, r) for s, r in ordered if r.node_total_ms is not None][warmup:]
+    stages: dict[str, list[float]] = {INPUT_STAGE: [(r.input_ns - s) / 1e6 for s, r in answered if r.input_ns is not None]}
+    for _, r in answered:
+        for name, ms in r.stages_ms.items():
+            stages.setdefault(name, []).append(ms)
+    stages[NODE_TOTAL_STAGE] = [r.node_total_ms for _, r in answered if r.node_total_ms is not None]
+    stages[END_TO_END_STAGE] = [(r.points_ns - s) / 1e6 for s, r in answered if r.points_ns is not None]
+    processed = sum(r.node_total_ms is not None for _, r in ordered)
+    return {
+        "latency_ms": {name: percentiles(values) for name, values in stages.items()},
+        "frames": {
+            "played": played,
+            "processed": processed,
+            "dropped_by_node": dropped_by_node,
+            "lost_before_node": played - processed - dropped_by_node,
+            "warmup_excluded": min(warmup, processed),
+        },
+    }
+
+
+def _machine_busy() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat; None off Linux."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``node.name=value`` (node: perception | mapping; value in YAML syntax) -> stack_nodes overrides."""
+    out: dict[str, dict[str, Any]] = {"perception": {}, "mapping": {}}
+    for item in items:
+        key, sep, value = item.partition("=")
+        node, dot, name = key.partition(".")
+        if not sep or not dot or node not in out or not name:
+            raise ValueError(f"--param {item!r}: expected perception.<name>=<value> or mapping.<name>=<value>")
+        out[node][name] = yaml.safe_load(value)
+    return out
+
+
+def first_image_size(bag: Path, camera: str) -> list[int]:
+    """[height, width] of ``camera`` in the bag's first frame."""
+    from panoptic_datasets.formats.bag import BagReader
+
+    frame = next(iter(BagReader(bag)), None)
+    if frame is None:
+        raise ValueError(f"{bag}: the bag has no frames")
+    if camera not in frame.sensor.cameras:
+        raise ValueError(f"{bag}: no camera {camera!r} in the bag (has {sorted(frame.sensor.cameras)})")
+    height, width = frame.sensor.cameras[camera].rgb.shape[:2]
+    return [int(height), int(width)]
+
+
+def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, Any]], timeout_s: float,
+               pace_timeout_s: float, warmup: int) -> dict[str, Any]:
+    """Play ``bag`` through the stack and return the report (also written to ``out/replay_<rate>.json``)."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.node import Node
+    from tqdm import tqdm
+
+    from panoptic_bringup.runner import config_dir, load_parameters, stack_nodes
+    from panoptic_datasets.formats.bag import BagReader
+
+    in_bag = len(BagReader(bag))
+    perception_yaml = {**load_parameters(config_dir() / "perception.yaml"), **overrides.get("perception", {})}
+    overrides = {"perception": {"image_size": first_image_size(bag, perception_yaml["cameras"][0]),
+                                **overrides.get("perception", {})},
+                 "mapping": {"map_dir": str(out / "maps"), **overrides.get("mapping", {})}}
+    with rclpy.init():
+        perception, mapping = stack_nodes(None, overrides)
+        probe_node = Node("bench_probe")
+        probe = LatencyProbe(probe_node, list(perception.cameras))
+        executor = MultiThreadedExecutor(num_threads=3)
+        for node in (perception, mapping, probe_node):
+            executor.add_node(node)
+        stop = threading.Event()
+
+        def spin() -> None:
+            while not stop.is_set():
+                executor.spin_once(timeout_sec=0.05)
+
+        spinner = threading.Thread(target=spin, daemon=True)
+        spinner.start()
+        ready = time.monotonic() + 15.0
+        outputs = (perception.points_pub, perception.status_pub)
+        while time.monotonic() < ready and min(p.get_subscription_count() for p in outputs) < 1:
+            time.sleep(0.05)
+        player_yaml = config_dir() / "player.yaml"
+        topics = load_parameters(player_yaml)["wait_for_topics"]
+        closed_loop = rate == RATE_MAX
+        command = [sys.executable, "-m", "panoptic_datasets.ros.player_node", "--ros-args", "--params-file", str(player_yaml),
+                   "-p", f"source:={bag}", "-p", f"rate:={0.0 if closed_loop else float(rate)}", "-p", "exit_on_end:=true",
+                   "-p", "restamp:=true", "-p", f"wait_for_topics:={json.dumps(topics)}",
+                   # the perception node and the probe both read lidar/points
+                   "-p", "wait_for_subscribers:=2"]
+        if closed_loop:
+            command += ["-p", "pace_topic:=perception/status", "-p", f"pace_timeout_s:={pace_timeout_s}"]
+        load_before = os.getloadavg()
+        busy_before, wall_before = _machine_busy(), time.monotonic()
+        player = subprocess.Popen(command)
+        try:
+            with tqdm(total=in_bag, desc=f"replay at {rate}", unit="sweep") as progress:
+                deadline = time.monotonic() + timeout_s
+                while time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    if probe.answered > progress.n:
+                        progress.update(probe.answered - progress.n)
+                    done = probe.answered + probe.dropped_by_node >= in_bag
+                    # After the player has gone, what has not come back within 3 s is not coming.
+                    quiet = player.poll() is not None and time.monotonic() - probe.last_arrival > 3.0
+                    if done or quiet:
+                        break
+            wall_s = time.monotonic() - wall_before
+            busy_after = _machine_busy()
+        finally:
+            try:
+                player.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                player.terminate()
+                player.wait(timeout=10)
+        load_after = os.getloadavg()
+        stop.set()
+        spinner.join(timeout=10)
+        executor.shutdown()
+        with probe._lock:
+            frames = dict(probe.frames)
+            played = probe.received
+            window = (probe.window_start, probe.window_end)
+        dropped = max(probe.dropped_by_node, perception.sync.counters.dropped)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report = summarise(frames, played, dropped, warmup)
+    report["frames"]["in_bag"] = in_bag
+    answered = report["frames"]["processed"]
+    span_s = cpu_s = 0.0
+    if window[0] is not None and window[1] is not None:
+        span_s, cpu_s = window[1][0] - window[0][0], window[1][1] - window[0][1]
+    machine = None
+    if busy_before and busy_after and busy_after[1] > busy_before[1]:
+        machine = (busy_after[0] - busy_before[0]) / (busy_after[1] - busy_before[1]) * (os.cpu_count() or 1)
+    report["run"] = {
+        "bag": str(bag), "rate": rate, "wall_s": wall_s, "measured_s": span_s,
+        "throughput_fps": answered / span_s if span_s > 0 else 0.0,
+        "stack_cpu_cores": cpu_s / span_s if span_s > 0 else 0.0,
+        "stack_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "player_cpu_s": children.ru_utime + children.ru_stime, "player_peak_rss_mb": children.ru_maxrss / 1024,
+        "machine_busy_cores": machine, "load_average_before": list(load_before), "load_average_after": list(load_after),
+        "cpus": os.cpu_count(), "player_exit_code": player.returncode,
+        "config": {k: v for k, v in overrides.items() if v},
+    }
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as Markdown tables (also what the console shows)."""
+    run, frames = report["run"], report["frames"]
+    lines = [
+        f"# Replay benchmark: `{run['bag']}` at rate {run['rate']}",
+        "",
+        "| latency [ms] | n | p50 | p95 | p99 |", "| --- | --- | --- | --- | --- |",
+    ]
+    for stage, v in report["latency_ms"].items():
+        if v["n"]:
+            lines.append(f"| {stage} | {v['n']} | {v['p50']:.1f} | {v['p95']:.1f} | {v['p99']:.1f} |")
+        else:
+            lines.append(f"| {stage} | 0 | - | - | - |")
+    machine = run["machine_busy_cores"]
+    lines += [
+        "",
+        "| run | value |", "| --- | --- |",
+        f"| sweeps in the bag | {frames['in_bag']} |",
+        f"| sweeps played (seen on lidar/points) | {frames['played']} |",
+        f"| processed (output came back) | {frames['processed']} |",
+        f"| dropped by the node's synchroniser (PipelineStatus.frames_dropped) | {frames['dropped_by_node']} |",
+        f"| lost before the synchroniser (transport, subscription queue) | {frames['lost_before_node']} |",
+        f"| first answered sweeps left out of the latencies (warm-up) | {frames['warmup_excluded']} |",
+        f"| wall time, player start to end [s] | {run['wall_s']:.1f} |",
+        f"| first sweep in -> last output [s] (the window of throughput and CPU) | {run['measured_s']:.2f} |",
+        f"| throughput [sweeps/s] | {run['throughput_fps']:.2f} |",
+        f"| stack process CPU in that window [cores] | {run['stack_cpu_cores']:.2f} |",
+        f"| stack process peak RSS [MB] | {run['stack_peak_rss_mb']:.0f} |",
+        f"| player process CPU [s] / peak RSS [MB] | {run['player_cpu_s']:.1f} / {run['player_peak_rss_mb']:.0f} |",
+        f"| whole machine busy during the run [cores of {run['cpus']}] | {'-' if machine is None else f'{machine:.2f}'} |",
+        f"| load average (1/5/15 min) before -> after | {_load(run['load_average_before'])} -> "
+        f"{_load(run['load_average_after'])} |",
+    ]
+    if run["config"]:
+        lines.append(f"| parameters overridden | `{json.dumps(run['config'])}` |")
+    return "\n".join(lines) + "\n"
+
+
+def _load(values: list[float]) -> str:
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
+def _rate(text: str) -> str:
+    if text == RATE_MAX:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rate must be a positive number or '{RATE_MAX}', got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--rate must be a positive number or '{RATE_MAX}', got {text!r}")
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="panoptic-bench", description="Benchmarks of the perception stack.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    replay = commands.add_parser("replay", help=__doc__.splitlines()[0], description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    replay.add_argument("bag", type=Path, help="rosbag2/MCAP bag (e.g. from panoptic-data generate)")
+    replay.add_argument("--rate", type=_rate, default="1.0", help="playback speed (1 = sensor rate), or 'max': closed loop")
+    replay.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report folder (default: out/bench)")
+    replay.add_argument("--param", action="append", default=[], metavar="NODE.NAME=VALUE",
+                        help="override a node parameter of the YAML, e.g. perception.threads=1 (repeatable)")
+    replay.add_argument("--warmup", type=int, default=1, help="first answered sweeps left out of the latencies (default 1)")
+    replay.add_argument("--pace-timeout", type=float, default=2.0, help="rate max: give up on a sweep's output after [s]")
+    replay.add_argument("--timeout", type=float, default=600.0, help="give up the whole replay after [s]")
+    args = parser.parse_args(argv)
+    if not (args.bag / "metadata.yaml").is_file():
+        parser.error(f"{args.bag}: not a rosbag2 folder (no metadata.yaml)")
+    if args.warmup < 0 or args.pace_timeout <= 0 or args.timeout <= 0:
+        parser.error("--warmup must be >= 0, --pace-timeout and --timeout > 0")
+    try:
+        overrides = parse_overrides(args.param)
+    except ValueError as err:
+        parser.error(str(err))
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = run_replay(args.bag, args.rate, args.out, overrides, args.timeout, args.pace_timeout, args.warmup)
+    text = format_report(report)
+    name = f"replay_{args.rate}"
+    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2))
+    (args.out / f"{name}.md").write_text(text)
+    print(text)
+    print(f"report: {args.out / name}.md")
+    return 0 if report["frames"]["processed"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
