@@ -60,8 +60,19 @@ def _validate(poses: pp.LieTensor, disps: torch.Tensor, pb: BAProblem) -> None:
         raise OdometryInputError(f"ii, jj: frame indices must lie in [0, {num})")
 
 
-def ba_step(poses: torch.Tensor, disps: torch.Tensor, pb: BAProblem) -> tuple[pp.LieTensor, torch.Tensor]:
-    """One Gauss-Newton step; returns updated (poses (N, 7) SE3, disps (N, H, W))."""
+@dataclass(frozen=True)
+class SchurSystem:
+    """The reduced normal equations ``S dx = b`` of one Gauss-Newton step and what back-substitution needs."""
+
+    S: torch.Tensor  # (6F, 6F) Schur complement on the F free poses: their information matrix
+    b: torch.Tensor  # (6F,)
+    E: torch.Tensor  # (6F, N*HW) pose-depth coupling
+    Q: torch.Tensor  # (N*HW,) inverse of the damped depth diagonal C
+    g: torch.Tensor  # (N*HW,) depth gradient
+
+
+def schur_system(poses: torch.Tensor, disps: torch.Tensor, pb: BAProblem) -> SchurSystem:
+    """Assemble the normal equations at (poses, disps) and eliminate the depths."""
     poses = as_se3(poses)
     _validate(poses, disps, pb)
     num, ht, wd = disps.shape
@@ -115,9 +126,17 @@ def ba_step(poses: torch.Tensor, disps: torch.Tensor, pb: BAProblem) -> tuple[pp
     E = E.view(free, num, 6, hw).permute(0, 2, 1, 3).reshape(6 * free, num * hw)
     Q = 1.0 / C.flatten()
     EQ = E * Q
-    S = B - EQ @ E.T
-    dx = torch.linalg.solve(S, v.flatten() - EQ @ g.flatten())
-    dz = Q * (g.flatten() - E.T @ dx)
+    return SchurSystem(S=B - EQ @ E.T, b=v.flatten() - EQ @ g.flatten(), E=E, Q=Q, g=g.flatten())
+
+
+def ba_step(poses: torch.Tensor, disps: torch.Tensor, pb: BAProblem) -> tuple[pp.LieTensor, torch.Tensor]:
+    """One Gauss-Newton step; returns updated (poses (N, 7) SE3, disps (N, H, W))."""
+    poses = as_se3(poses)
+    num, ht, wd = disps.shape
+    free = num - pb.t0
+    sys = schur_system(poses, disps, pb)
+    dx = torch.linalg.solve(sys.S, sys.b)
+    dz = sys.Q * (sys.g - sys.E.T @ dx)
 
     poses = poses.clone()
     poses[pb.t0:] = retract(poses[pb.t0:], dx.view(free, 6))

@@ -58,10 +58,23 @@ class DISFlow:
         self.sigma = sigma
         self._dis = cv2.DISOpticalFlow_create(self.PRESETS[preset])
 
-    def __call__(self, img0: np.ndarray, img1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, img0: np.ndarray, img1: np.ndarray, init: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``init`` (H, W, 2): optional initial forward flow (e.g. predicted from pose and depth); DIS refines it.
+
+        Large forward-motion flows (road near the camera) come out too short from a zero start; a
+        geometric prediction removes that bias. The backward pass starts from ``-init``. (OpenCV's DIS
+        refines a flow passed to ``calc`` when it has the image's size and is float32 with 2 channels.)
+        """
         g0, g1 = _gray(img0, "img0"), _gray(img1, "img1")
         if g0.shape != g1.shape:
             raise OdometryInputError(f"img1: expected the size of img0 {g0.shape}, got {g1.shape}")
-        flow_fw = self._dis.calc(g0, g1, None)
-        flow_bw = self._dis.calc(g1, g0, None)
+        if init is None:
+            flow_fw = self._dis.calc(g0, g1, None)
+            flow_bw = self._dis.calc(g1, g0, None)
+        else:
+            init = np.asarray(init, dtype=np.float32)
+            if init.shape != (*g0.shape, 2):
+                raise OdometryInputError(f"init: expected {(*g0.shape, 2)}, got {init.shape}")
+            flow_fw = self._dis.calc(g0, g1, init.copy())
+            flow_bw = self._dis.calc(g1, g0, -init)
         return flow_fw, forward_backward_confidence(flow_fw, flow_bw, self.sigma)

@@ -64,6 +64,7 @@ class ICPResult:
     converged: bool
     inliers: int  # correspondences with nonzero weight in the last iteration
     rmse: float  # [m] weighted point-to-plane RMS of the last iteration
+    information: np.ndarray  # (6, 6) weighted Gauss-Newton J^T W J of the last iteration, xi = [rho, phi]
 
 
 def robust_weights(residuals: np.ndarray, kernel: str, scale: float) -> np.ndarray:
@@ -105,7 +106,7 @@ def register_scan(
     active = s > 0
     scan, s = scan[active], s[active]
 
-    converged, w, r = False, np.zeros(0), np.zeros(0)
+    converged, w, r, H = False, np.zeros(0), np.zeros(0), np.zeros((6, 6))
     iterations = 0
     while iterations < max_iterations and not converged:
         iterations += 1
@@ -123,4 +124,5 @@ def register_scan(
         T = _exp(xi) @ T
         converged = bool(np.linalg.norm(xi) < tolerance)
     rmse = float(np.sqrt((w * r**2).sum() / max(w.sum(), 1e-12)))
-    return ICPResult(T=T, iterations=iterations, converged=converged, inliers=int((w > 0).sum()), rmse=rmse)
+    return ICPResult(T=T, iterations=iterations, converged=converged, inliers=int((w > 0).sum()), rmse=rmse,
+                     information=H)

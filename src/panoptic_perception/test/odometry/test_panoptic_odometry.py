@@ -1,0 +1,157 @@
+"""The PVO stage on tiny synthetic drives: ego motion, panoptic masking of moving objects, LiDAR fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from panoptic_datasets.world import Rig, SceneConfig, make_rig, simulate
+from panoptic_perception.core import CameraImage, CameraModel, PanopticCloud, unpack_label
+from panoptic_perception.odometry import (
+    NO_LABEL,
+    DISFlow,
+    OdometryConfig,
+    OdometryInputError,
+    PanopticOdometry,
+    ReducedGrid,
+    fuse_panoptic,
+    rasterize,
+    warp_labels,
+)
+
+FAST = {"downsample": 4, "flow_downsample": 2, "window": 4, "ba_iterations": 2}
+CAR, MOVING_ID = 1, 9999
+
+
+def _rig() -> Rig:
+    """HDL-32 and a half-size KITTI camera (620x188): small enough for CI, large enough for flow."""
+    base = make_rig("hdl32-front")
+    K = np.array([[359.4, 0.0, 303.6], [0.0, 359.4, 92.6], [0.0, 0.0, 1.0]])
+    return Rig(base.lidar, {"front": CameraModel("front", 620, 188, K, make_rig("hdl64-front").cameras["front"].T_cam_lidar)},
+               base.T_base_lidar)
+
+
+class ShiftedRegion:
+    """A flow front end that sees a fake moving object: flow in the right third of the image is off by 3 px."""
+
+    def __init__(self) -> None:
+        self.dis = DISFlow()
+
+    def __call__(self, img0: np.ndarray, img1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flow, conf = self.dis(img0, img1)
+        flow[:, 2 * flow.shape[1] // 3:, 0] += 3.0
+        return flow, conf
+
+
+def _inputs(frame, fake_mover: bool = False) -> tuple[PanopticCloud, set[int]]:
+    cls, inst = unpack_label(frame.point_label)
+    cls, inst = cls.astype(np.uint16), inst.astype(np.uint32)
+    moving = {o.instance_id for o in frame.objects if o.moving}
+    if fake_mover:  # the points seen in the right third of the image are one moving car
+        camera = frame.sensor.cameras["front"].camera
+        uv, _, inside = camera.project(frame.sensor.xyz)
+        region = inside & (uv[:, 0] >= 2 * camera.width / 3 - 8)
+        cls[region], inst[region] = CAR, MOVING_ID
+        moving.add(MOVING_ID)
+    n = len(cls)
+    cloud = PanopticCloud(frame.sensor.stamp_ns, frame.sensor.points, cls, inst, np.ones(n, np.float32),
+                          np.zeros(n, np.float32), inst)
+    return cloud, moving
+
+
+def _run(frames, rig, config: OdometryConfig, black: bool = False, fake_mover: bool = False):
+    stage = PanopticOdometry(config, flow=ShiftedRegion() if fake_mover else None, T_base_lidar=rig.T_base_lidar)
+    results = []
+    for frame in frames:
+        cloud, moving = _inputs(frame, fake_mover)
+        image = frame.sensor.cameras["front"]
+        if black:
+            image = CameraImage(image.camera, image.stamp_ns, np.zeros_like(image.rgb))
+        results.append(stage.process(cloud, moving, image, frame.sensor.point_time))
+    return results
+
+
+def _step_errors(results, frames) -> np.ndarray:
+    """|estimated - true| LiDAR displacement [m] between consecutive sweeps, from the third sweep on."""
+    est = np.stack([r.T_odom_lidar[:3, 3] for r in results])
+    ref = np.stack([f.T_world_lidar[:3, 3] for f in frames])
+    return np.linalg.norm(np.diff(est, axis=0) - np.diff(ref, axis=0), axis=1)[1:]
+
+
+@pytest.fixture(scope="module")
+def drive():
+    rig = _rig()
+    return list(simulate(SceneConfig(seed=2001, dynamic_share=0.0), rig, 5)), rig
+
+
+def test_visual_odometry_follows_the_ego_motion_of_a_static_drive(drive):
+    frames, rig = drive
+    results = _run(frames, rig, OdometryConfig(**FAST))
+    assert [r.mode for r in results] == ["init"] + ["visual"] * 4
+    errors = _step_errors(results, frames)
+    assert errors.max() < 0.15, errors  # of 0.8 m steps
+    cov = results[-1].covariance
+    assert cov.shape == (6, 6) and np.allclose(cov, cov.T) and np.all(np.linalg.eigvalsh(cov) > 0)
+    assert results[-1].panoptic is not None and results[-1].panoptic[0].shape == (188 // 4, 620 // 4)
+
+
+def test_a_moving_object_masked_by_the_panoptic_term_does_not_drag_the_pose(drive):
+    frames, rig = drive
+    with_panoptic = _step_errors(_run(frames, rig, OdometryConfig(**FAST), fake_mover=True), frames)
+    without = _step_errors(_run(frames, rig, OdometryConfig(**FAST, panoptic=False), fake_mover=True), frames)
+    assert with_panoptic.max() < 0.15, with_panoptic
+    assert without.mean() > 2 * with_panoptic.mean(), (with_panoptic, without)
+
+
+def test_lidar_path_takes_over_on_a_black_image():
+    rig = _rig()
+    scene = SceneConfig(seed=2003, dynamic_share=1.0, num_vehicles=60, num_pedestrians=60, occlusion_heavy=True)
+    frames = list(simulate(scene, rig, 5))
+    results = _run(frames, rig, OdometryConfig(**FAST), black=True)
+    assert [r.mode for r in results] == ["init"] + ["lidar"] * 4
+    assert "dark image" in results[1].reason
+    assert _step_errors(results, frames).max() < 0.1
+
+
+def test_config_rejects_out_of_range_values():
+    with pytest.raises(OdometryInputError, match="window"):
+        OdometryConfig(window=1)
+    with pytest.raises(OdometryInputError, match="flow_downsample"):
+        OdometryConfig(downsample=8, flow_downsample=3)
+    with pytest.raises(OdometryInputError, match="unknown odometry key"):
+        OdometryConfig.from_dict({"windw": 3})
+
+
+def test_rasterize_keeps_the_nearest_point_per_pixel_and_fills_small_holes():
+    rig = make_rig("tiny")
+    camera = rig.cameras["front"]
+    grid = ReducedGrid.of(camera, 4)
+    # Two points on the optical axis (LiDAR x forward), 5 m and 10 m ahead: the near one wins.
+    cam_axis = np.linalg.inv(camera.T_cam_lidar)
+    xyz = np.stack([(cam_axis @ np.array([0.0, 0.0, d, 1.0]))[:3] for d in (10.0, 5.0)])
+    raster = rasterize(grid, camera, xyz, np.array([13, 1]), np.array([0, 7]), fill=1)
+    hit = raster.disps > 0
+    assert hit.sum() == 1
+    assert raster.disps[hit][0] == pytest.approx(0.2, rel=1e-3)
+    assert raster.class_id[hit][0] == 1 and raster.instance_id[hit][0] == 7
+    assert (raster.class_id == 1).sum() == 5  # the pixel and its 4 neighbours at distance 1
+    assert (raster.class_id == NO_LABEL).sum() == grid.height * grid.width - 5
+
+
+def test_vps_fusion_carries_instance_ids_over_and_fills_holes():
+    ht, wd = 6, 8
+    prev_c = np.full((ht, wd), 9)
+    prev_i = np.zeros((ht, wd), np.int64)
+    prev_c[1:4, 1:4], prev_i[1:4, 1:4] = 1, 42
+    # The camera moved one pixel right: everything lands one column to the left.
+    u, v = np.meshgrid(np.arange(wd, dtype=float), np.arange(ht, dtype=float))
+    coords = np.stack([u - 1, v], axis=-1)
+    warped_c, warped_i = warp_labels(prev_c, prev_i, coords, np.ones((ht, wd), bool), np.ones((ht, wd)))
+    assert (warped_i == 42).sum() == 9 and warped_i[1, 0] == 42
+    cur_c = np.full((ht, wd), 9)
+    cur_i = np.zeros((ht, wd), np.int64)
+    cur_c[1:4, 0:3], cur_i[1:4, 0:3] = 1, 5  # same car, this frame's segmentation calls it 5
+    cur_c[5, :] = NO_LABEL  # a row without labels
+    fused_c, fused_i = fuse_panoptic(cur_c, cur_i, warped_c, warped_i, threshold=0.5)
+    assert (fused_i == 42).sum() == 9 and not (fused_i == 5).any()
+    assert (fused_c[5, : wd - 1] == 9).all()  # filled from the warp (the last column had no source)
