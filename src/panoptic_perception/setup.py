@@ -22,5 +22,6 @@ setup(
         "panoptic-eval = panoptic_perception.metrics.cli:main",
         "perception_node = panoptic_perception.nodes.perception_node:main",
         "mapping_node = panoptic_perception.nodes.mapping_node:main",
+        "odometry_node = panoptic_perception.nodes.odometry_node:main",
     ]},
 )

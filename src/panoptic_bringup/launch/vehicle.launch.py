@@ -1,7 +1,6 @@
 """The perception stack on a vehicle: remap the real sensor topics onto the stack's inputs.
 
-The mapping node places sweeps with the ``odom -> base_link`` transform on /tf, from whichever
-odometry the vehicle runs.
+The odometry node (PVO) publishes ``odom -> base_link`` on /tf; the mapping node places sweeps with it.
 
     ros2 launch panoptic_bringup vehicle.launch.py lidar_topic:=/velodyne_points \
         camera_topic:=/camera/front/image_raw camera_info_topic:=/camera/front/camera_info
@@ -29,6 +28,17 @@ def generate_launch_description():
             parameters=[PathJoinSubstitution([config, "perception.yaml"]), {"use_sim_time": LaunchConfiguration("use_sim_time")}],
             remappings=[
                 ("lidar/points", LaunchConfiguration("lidar_topic")),
+                ("cameras/front/image", LaunchConfiguration("camera_topic")),
+                ("cameras/front/camera_info", LaunchConfiguration("camera_info_topic")),
+            ],
+        ),
+        Node(
+            package="panoptic_perception",
+            executable="odometry_node",
+            name="panoptic_odometry",
+            output="screen",
+            parameters=[PathJoinSubstitution([config, "odometry.yaml"]), {"use_sim_time": LaunchConfiguration("use_sim_time")}],
+            remappings=[
                 ("cameras/front/image", LaunchConfiguration("camera_topic")),
                 ("cameras/front/camera_info", LaunchConfiguration("camera_info_topic")),
             ],

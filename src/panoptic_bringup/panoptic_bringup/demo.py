@@ -88,6 +88,7 @@ def run_stack(bag: Path, recording: Path, model_dir: Path, map_name: str, rate: 
         player = subprocess.Popen([
             sys.executable, "-m", "panoptic_datasets.ros.player_node", "--ros-args", "--params-file", str(player_yaml),
             "-p", f"source:={bag}", "-p", f"rate:={rate}", "-p", "exit_on_end:=true",
+            "-p", "ground_truth_tf:=odom",  # this composition runs no odometry node: mapping places sweeps with the truth
             "-p", f"wait_for_topics:={json.dumps(topics)}"])
         try:
             start = time.monotonic()

@@ -70,14 +70,22 @@ def parameter_overrides(values: dict[str, Any]) -> list[Any]:
     return [Parameter(name, value=value) for name, value in values.items()]
 
 
-def stack_nodes(context: Any, overrides: dict[str, dict[str, Any]] | None = None) -> list[Any]:
-    """The vehicle launch's nodes, built in this process from the same YAML (plus per-node overrides)."""
+def stack_nodes(context: Any, overrides: dict[str, dict[str, Any]] | None = None, odometry: bool = False) -> list[Any]:
+    """The vehicle launch's nodes, built in this process from the same YAML (plus per-node overrides).
+
+    Perception and mapping; with ``odometry`` also the odometry node (then the player's truth must not
+    publish odom -> base_link: its ``ground_truth_tf``).
+    """
     from panoptic_perception.nodes.mapping_node import MappingNode
+    from panoptic_perception.nodes.odometry_node import OdometryNode
     from panoptic_perception.nodes.perception_node import PerceptionNode
 
     overrides = overrides or {}
     nodes = []
-    for cls, yaml_name, key in ((PerceptionNode, "perception.yaml", "perception"), (MappingNode, "mapping.yaml", "mapping")):
+    specs = [(PerceptionNode, "perception.yaml", "perception"), (MappingNode, "mapping.yaml", "mapping")]
+    if odometry:
+        specs.append((OdometryNode, "odometry.yaml", "odometry"))
+    for cls, yaml_name, key in specs:
         values = {**load_parameters(config_dir() / yaml_name), **overrides.get(key, {})}
         nodes.append(cls(context=context, parameter_overrides=parameter_overrides(values)))
     return nodes

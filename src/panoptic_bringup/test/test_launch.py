@@ -44,7 +44,8 @@ def node_class(executable: str) -> type[Node]:
 # What each node needs to start here without its real inputs (a tiny model, a one-frame synthetic world).
 STARTUP = {"perception_node": lambda model: {"model_dir": str(model), "threads": 1},
            "player_node": lambda model: {"source": "synthetic", "rig": "tiny", "frames": 1},
-           "mapping_node": lambda model: {}}
+           "mapping_node": lambda model: {},
+           "odometry_node": lambda model: {}}
 
 
 @pytest.mark.parametrize("launch_file", sorted(LAUNCH_DIR.glob("*.launch.py")), ids=lambda p: p.name)

@@ -97,3 +97,38 @@ def test_player_node_publishes_a_synthetic_world_with_its_own_stamps(ros_context
         listener.destroy_node()
     assert [stamp_to_ns(c.header.stamp) for c in clouds] == [f.sensor.stamp_ns for f in expected]
     assert [c.width for c in clouds] == [len(f.sensor.points) for f in expected]
+
+
+@pytest.mark.parametrize(("mode", "child"), [("odom", "base_link"), ("separate", "base_link_ground_truth"), ("off", None)])
+def test_player_ground_truth_tf_can_step_aside_for_an_odometry_node(ros_context, mode, child):
+    from tf2_msgs.msg import TFMessage
+
+    tfs: list = []
+    clouds: list[PointCloud2] = []
+    listener = Node("listener", context=ros_context)
+    listener.create_subscription(TFMessage, "/tf", tfs.append, 100)
+    listener.create_subscription(PointCloud2, "lidar/points", clouds.append, 10)
+    player = PlayerNode(context=ros_context, parameter_overrides=[
+        Parameter("source", value="synthetic"), Parameter("rig", value="tiny"), Parameter("frames", value=2),
+        Parameter("rate", value=0.0), Parameter("wait_for_subscribers", value=1), Parameter("ground_truth_tf", value=mode)])
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(listener)
+    executor.add_node(player)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and len(clouds) < 2:
+        executor.spin_once(timeout_sec=0.02)
+    for _ in range(10):
+        executor.spin_once(timeout_sec=0.02)
+    executor.shutdown()
+    player.destroy_node()
+    assert len(clouds) == 2
+    children = [t.child_frame_id for msg in tfs for t in msg.transforms]
+    assert children == ([] if child is None else [child, child])
+    assert all(t.header.frame_id == "odom" for msg in tfs for t in msg.transforms)
+
+
+def test_player_rejects_an_unknown_ground_truth_tf_mode(ros_context):
+    with pytest.raises(ValueError, match="ground_truth_tf"):
+        PlayerNode(context=ros_context, parameter_overrides=[
+            Parameter("source", value="synthetic"), Parameter("rig", value="tiny"), Parameter("frames", value=1),
+            Parameter("ground_truth_tf", value="base")])

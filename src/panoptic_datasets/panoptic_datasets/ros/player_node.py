@@ -34,6 +34,7 @@ from ..player import Player, shift_stamps
 from ..sources import SyntheticSource, open_dataset
 from . import messages as m
 
+GROUND_TRUTH_TF = ("odom", "separate", "off")
 TICK_S = 0.005  # how often due frames are checked; bounds the publishing jitter
 ACK_TIMEOUT_S = 5.0  # exit_on_end: how long to wait for readers to acknowledge the last frame
 
@@ -53,6 +54,11 @@ class PlayerNode(Node):
         self.source, self._T_base, cameras = self._open_source(p)
         self._as_fast_as_possible = p["rate"] == 0
         self.names = m.FrameNames()
+        if p["ground_truth_tf"] not in GROUND_TRUTH_TF:
+            raise ValueError(f"ground_truth_tf: expected one of {', '.join(GROUND_TRUTH_TF)}, got {p['ground_truth_tf']!r}")
+        # With an odometry node running, the true pose must not collide with its odom -> base_link.
+        self._gt_tf = None if p["ground_truth_tf"] == "off" else m.FrameNames(
+            self.names.odom, self.names.base if p["ground_truth_tf"] == "odom" else f"{self.names.base}_ground_truth")
         self._frames: Iterator[tuple[float, int, LabeledFrame]] = Player(self.source, rate=p["rate"], loop=p["loop"]).schedule()
         self._next = next(self._frames, None)
         self._wait_for = p["wait_for_subscribers"]
@@ -107,6 +113,8 @@ class PlayerNode(Node):
             "rate": declare("rate", 1.0, "playback speed factor; 0 = as fast as possible"),
             "loop": declare("loop", False, "replay forever, shifting stamps so time keeps increasing"),
             "publish_clock": declare("publish_clock", True, "publish /clock with the sensor time"),
+            "ground_truth_tf": declare("ground_truth_tf", "odom", "true pose on /tf: odom (as odom -> base_link, when no "
+                                       "odometry runs) | separate (odom -> base_link_ground_truth) | off"),
             "exit_on_end": declare("exit_on_end", False, "stop the node after the last frame (like ros2 bag play)"),
             "wait_for_subscribers": declare("wait_for_subscribers", 0, "start once each wait_for_topics has this many readers"),
             "wait_for_topics": declare("wait_for_topics", [m.POINTS], "topics whose subscribers wait_for_subscribers counts"),
@@ -186,8 +194,8 @@ class PlayerNode(Node):
             self._awaiting = (frame.sensor.stamp_ns, time.monotonic() + self._pace_timeout_s)
         if self._clock_pub is not None:
             self._clock_pub.publish(Clock(clock=ns_to_stamp(time_ns)))
-        if self._tf_pub is not None:
-            self._tf_pub.publish(self._tf_type(transforms=[m.odom_transform(frame, self._T_base, self.names)]))
+        if self._tf_pub is not None and self._gt_tf is not None:
+            self._tf_pub.publish(self._tf_type(transforms=[m.odom_transform(frame, self._T_base, self._gt_tf)]))
         for topic, _, msg in m.frame_messages(frame, self.names):
             self._publisher(topic, type(msg)).publish(msg)
         self.published += 1

@@ -45,22 +45,17 @@ class OdometryConfig:
     lidar_min_range: float = 2.0  # [m] returns closer than this (the ego vehicle) are ignored
 
     def __post_init__(self) -> None:
-        ints = {"window": (2, 64), "radius": (1, 63), "downsample": (1, 32), "flow_downsample": (1, 8),
-                "ba_iterations": (1, 50), "vps_rounds": (1, 10), "label_fill": (0, 32), "lidar_map_scans": (1, 200)}
-        for name, (lo, hi) in ints.items():
+        for name, (_, value_range) in FIELDS.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise OdometryInputError(f"odometry.{name}: expected an integer in [{lo}, {hi}], got {value!r}")
-        positive = ("keyframe_flow", "residual_scale", "max_residual_penalty", "lidar_voxel", "lidar_max_distance")
-        for name in positive:
-            if not float(getattr(self, name)) > 0:
-                raise OdometryInputError(f"odometry.{name}: must be positive, got {getattr(self, name)!r}")
-        for name, lo, hi in (("depth_prior", 0.0, 1e6), ("eta", 0.0, 100.0), ("min_brightness", 0.0, 255.0),
-                             ("min_static_share", 0.0, 1.0), ("iou_match", 0.0, 1.0), ("lidar_min_range", 0.0, 50.0),
-                             ("logit_prior", -100.0, 100.0), ("ignore_bottom", 0.0, 0.9)):
-            if not lo <= float(getattr(self, name)) <= hi:
-                raise OdometryInputError(f"odometry.{name}: expected a value in [{lo}, {hi}], got {getattr(self, name)!r}")
-        if self.flow_downsample > self.downsample or self.downsample % self.flow_downsample:
+            if value_range is None:
+                continue
+            lo, hi = value_range
+            kind = type(getattr(OdometryConfig, name))
+            if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not isinstance(value, int)):
+                raise OdometryInputError(f"odometry.{name}: expected {kind.__name__} in [{lo}, {hi}], got {value!r}")
+            if not lo <= value <= hi:
+                raise OdometryInputError(f"odometry.{name}: expected a value in [{lo}, {hi}], got {value!r}")
+        if self.downsample % self.flow_downsample:
             raise OdometryInputError(f"odometry.flow_downsample: must divide downsample={self.downsample}, "
                                      f"got {self.flow_downsample}")
         self.untracked_dynamic_classes = [int(c) for c in self.untracked_dynamic_classes]
@@ -73,3 +68,32 @@ class OdometryConfig:
         if unknown:
             raise OdometryInputError(f"unknown odometry key(s): {', '.join(unknown)}")
         return cls(**data)
+
+
+# Description and allowed range of every field (None: no range), shared by validation and the ROS parameters.
+FIELDS: dict[str, tuple[str, tuple[float, float] | None]] = {
+    "window": ("keyframes kept in the sliding window", (2, 64)),
+    "radius": ("window positions closer than this are always connected", (1, 63)),
+    "keyframe_flow": ("mean flow [px, reduced resolution] to the last keyframe that makes a keyframe", (0.0, 1000.0)),
+    "downsample": ("dense BA resolution = image size / downsample", (1, 32)),
+    "flow_downsample": ("flow front end resolution = image size / flow_downsample", (1, 32)),
+    "guided_flow": ("start the flow front end from the flow the predicted pose induces", None),
+    "ba_iterations": ("Gauss-Newton steps per VO round", (1, 50)),
+    "ignore_bottom": ("share of image rows at the bottom left out of the BA", (0.0, 0.9)),
+    "depth_prior": ("weight of projected LiDAR inverse depth relative to the mean flow weight", (0.0, 1e6)),
+    "panoptic": ("PVO panoptic weighting on (off = DROID-style baseline)", None),
+    "eta": ("PVO logit boost of static pixels", (0.0, 100.0)),
+    "logit_prior": ("front-end log-odds of a fully confident pixel", (-100.0, 100.0)),
+    "residual_scale": ("reprojection residual [px, reduced] that costs one logit", (1e-3, 1000.0)),
+    "max_residual_penalty": ("cap of the residual penalty in logit space", (0.0, 1000.0)),
+    "vps_rounds": ("VO <-> VPS rounds per frame", (1, 10)),
+    "label_fill": ("projected LiDAR labels spread this far into holes [px, reduced]", (0, 32)),
+    "iou_match": ("IoU above which a current instance takes the warped previous id", (0.0, 1.0)),
+    "untracked_dynamic_classes": ("classes whose untracked thing pixels are dynamic", None),
+    "min_brightness": ("mean grey level below which the image counts as dark", (0.0, 255.0)),
+    "min_static_share": ("consistent-flow share below which the VO falls back to the LiDAR path", (0.0, 1.0)),
+    "lidar_voxel": ("voxel of the local scan map [m]", (0.01, 10.0)),
+    "lidar_map_scans": ("scans kept in the local LiDAR map", (1, 200)),
+    "lidar_max_distance": ("ICP correspondence gate [m]", (0.01, 50.0)),
+    "lidar_min_range": ("returns closer than this are ignored [m]", (0.0, 50.0)),
+}

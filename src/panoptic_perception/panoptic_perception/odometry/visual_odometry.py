@@ -79,6 +79,7 @@ class PanopticOdometry:
         self._last: tuple[float, np.ndarray] | None = None  # (time [s], T_odom_lidar) of the newest estimate
         self._velocity = np.zeros(6)
         self._frames = 0
+        self._reanchor: tuple[float, np.ndarray] | None = None  # (sweep time, pose) the first window was anchored at
 
     def predict(self, t: float) -> np.ndarray:
         """T_odom_lidar at time t [s] at constant velocity (the LiDAR at the first sweep is odom's origin)."""
@@ -110,6 +111,9 @@ class PanopticOdometry:
             self.window = None
             if image is not None and not self._camera_problem(image):
                 self._restart_window(image, xyz, cls, ids, result.T_odom_lidar, t_sweep)
+                # At start-up the speed is unknown, so the first image is placed at the sweep's pose; the
+                # first visual velocity corrects that anchor (else every pose is off by half a frame's motion).
+                self._reanchor = (t_sweep, result.T_odom_lidar) if result.mode == MODE_INIT else None
         self.lidar.add(_deskew(xyz, point_time, self._velocity), dynamic, result.T_odom_lidar)
         self._frames += 1
         result.latency_ms["total"] = 1e3 * (time.perf_counter() - start)
@@ -160,6 +164,12 @@ class PanopticOdometry:
         T_odom_lidar_img = self._T_odom_vo @ np.linalg.inv(G_new) @ T_cam_lidar
         if self._last is not None:
             self._velocity = motion.body_velocity(self._last[1], self._last[0], T_odom_lidar_img, t_img)
+            if self._reanchor is not None:
+                t_anchor, T_anchor = self._reanchor
+                correction = motion.advance(T_anchor, self._velocity, self._last[0] - t_anchor) @ np.linalg.inv(self._last[1])
+                self._T_odom_vo = correction @ self._T_odom_vo
+                T_odom_lidar_img = correction @ T_odom_lidar_img
+                self._reanchor = None
         self._last = (t_img, T_odom_lidar_img)
         T_odom_lidar = motion.advance(T_odom_lidar_img, self._velocity, t_sweep - t_img)
         # Left perturbation of G -> body perturbation of the LiDAR: xi_b = -Ad(T_lidar_cam) xi.
