@@ -62,8 +62,13 @@ class ModelConfig:
     # Fine-tuning: a model directory (model.json + weights.safetensors) whose weights start the run; parts
     # the saved model lacks (a tracking head added by ``architecture``) start from random initialisation.
     init_weights: str = ""
+    # With init_weights: train only the parts it lacks (the tracking head) on the frozen network, run in eval
+    # mode (BatchNorm statistics kept), so the loaded weights ship unchanged; the panoptic losses are skipped.
+    freeze_pretrained: bool = False
 
     def validate(self) -> None:
+        if self.freeze_pretrained and not self.init_weights:
+            raise TrainingConfigError("model.freeze_pretrained needs model.init_weights (the weights to keep)")
         if self.preset not in ("cpu_default", "gpu_large"):
             raise TrainingConfigError(f"model.preset must be cpu_default or gpu_large, got {self.preset!r}")
 

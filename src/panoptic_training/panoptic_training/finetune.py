@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
@@ -51,3 +52,52 @@ def group_lr(group: dict, lr: float) -> float:
 
 
 
+
+
+def attach_head(run_dir: str | Path, model_dir: str | Path, onnx: bool = True) -> Path:
+    """Ship a ``model.freeze_pretrained`` run: ``model_dir`` gets the run's tracking head, nothing else changes.
+
+    Refuses unless every weight ``model_dir`` holds is bit-identical in the run's checkpoint (the panoptic
+    output stays exactly that of the shipped model); keeps its metadata and adds the run's; re-exports
+    ``model.onnx`` (``write_model_onnx``, as ``panoptic-export --onnx``) when asked.
+    """
+    import json
+
+    from panoptic_perception.models import save_model
+
+    from .export import model_from_run
+
+    model_dir = Path(model_dir)
+    model, config, summary = model_from_run(run_dir)
+    shipped = load_file(str(model_dir / WEIGHTS_FILE))
+    state = model.state_dict()
+    changed = sorted(k for k, v in shipped.items() if k not in state or not torch.equal(state[k], v))
+    if changed:
+        raise TrainingConfigError(f"{run_dir}: weights differ from {model_dir} ({changed[:3]}); not a frozen head run of it")
+    metadata = json.loads((model_dir / "model.json").read_text()).get("metadata", {})
+    metadata |= {"tracking_head_run": str(run_dir), "tracking_head_steps": str(summary["checkpoint_step"]),
+                 "tracking_head_wall_seconds": str(summary.get("wall_seconds", "")),
+                 "tracking_head_train_frames": str(config.data.num_sequences * config.data.frames_per_sequence)}
+    save_model(model, model_dir, metadata)
+    if onnx:
+        from panoptic_perception.inference import write_model_onnx
+
+        write_model_onnx(model_dir)
+    return model_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m panoptic_training.finetune RUN_DIR MODEL_DIR [--no-onnx]``: see ``attach_head``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Add a frozen-network run's tracking head to a shipped model directory.")
+    parser.add_argument("run_dir")
+    parser.add_argument("model_dir")
+    parser.add_argument("--no-onnx", action="store_true", help="do not re-export model.onnx")
+    args = parser.parse_args(argv)
+    print(f"wrote {attach_head(args.run_dir, args.model_dir, onnx=not args.no_onnx)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

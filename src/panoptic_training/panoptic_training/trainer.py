@@ -125,6 +125,8 @@ class Trainer:
         self.windows = sequence_windows(config.data, cfg.tracking_window) if cfg.tracking_window else []
         if self.windows and not self.model_config.tracking_head:
             raise TrainingConfigError("train.tracking_window needs model.architecture.tracking_head: true")
+        if config.model.freeze_pretrained and not self.windows:
+            raise TrainingConfigError("model.freeze_pretrained trains only the tracking head: it needs train.tracking_window")
         groups = parameter_groups(self.model, self.pretrained, config.optim.pretrained_lr_scale)
         self.optimizer = torch.optim.AdamW(groups, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
         self.criterion = SetCriterion(self.model_config.num_classes, num_points=cfg.loss_points)
@@ -144,6 +146,9 @@ class Trainer:
         model = UPFuse(self.model_config)
         if mcfg.init_weights:
             self.pretrained = load_init_weights(model, mcfg.init_weights)
+            if mcfg.freeze_pretrained:
+                for name, p in model.named_parameters():
+                    p.requires_grad_(name not in self.pretrained)
         if mcfg.camera_encoder_weights:
             load_camera_encoder(model, mcfg.camera_encoder_weights)
         if mcfg.freeze_camera_encoder:
@@ -234,6 +239,17 @@ class Trainer:
             losses["loss"] = losses["loss"] + cfg.triplet_weight * triplet
         return losses
 
+    def frozen_tracking_loss(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
+        """``model.freeze_pretrained``: the frozen network's features (clean images, no gradient) -> triplet loss of the head."""
+        cfg = self.config.train
+        with torch.no_grad():
+            out = self._module()(batch.inputs)
+        triplet, anchors = window_triplet_loss(
+            self._module().tracking_head, out.point_features, batch.semantic, batch.instance, batch.inputs.point_valid,
+            self.frame_windows(), self.model_config.thing_class_ids, cfg.triplet_margin, cfg.triplet_min_points,
+        )
+        return {"loss": cfg.triplet_weight * triplet, "loss_triplet": triplet, "triplet_anchors": torch.tensor(float(anchors))}
+
     def camera_loss(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
         logits = self.ddp(batch.inputs.images.flatten(0, 1))
         loss = camera_semantic_loss(logits, batch.camera_semantic.flatten(0, 1))
@@ -247,9 +263,16 @@ class Trainer:
         self.model.train()
         if isinstance(self.model, UPFuse) and self.config.model.freeze_camera_encoder:
             self.model.camera_encoder.eval()  # frozen: BatchNorm statistics stay those of pre-training
+        frozen = isinstance(self.model, UPFuse) and self.config.model.freeze_pretrained
+        if frozen:  # only the new head trains; the network keeps its statistics
+            self.model.eval()
+            self.model.tracking_head.train()
         batch = self.make_batch(step)
         generator = torch.Generator().manual_seed(int(np.random.default_rng([tcfg.seed, step, self.rank, 2]).integers(2**62)))
-        losses = self.camera_loss(batch) if tcfg.task == "camera_pretrain" else self.panoptic_loss(batch, generator)
+        if tcfg.task == "camera_pretrain":
+            losses = self.camera_loss(batch)
+        else:
+            losses = self.frozen_tracking_loss(batch) if frozen else self.panoptic_loss(batch, generator)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], ocfg.grad_clip)

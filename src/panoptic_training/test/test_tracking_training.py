@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from panoptic_training.config import load_config
 from panoptic_training.data import ensure_cache, sequence_windows
 from panoptic_training.errors import TrainingConfigError, TrainingDataError
 from panoptic_training.export import export_run
-from panoptic_training.finetune import load_init_weights
+from panoptic_training.finetune import attach_head, load_init_weights
 from panoptic_training.tracking_loss import gt_instance_masks
 from panoptic_training.trainer import Trainer, build_model_config
 
@@ -89,3 +91,38 @@ def test_fine_tuning_starts_from_a_model_without_a_head_and_scales_the_pretraine
         {**build_model_config(base.model).to_dict(), "mask_dim": 8, "mask_head_hidden": 8}))
     with pytest.raises(TrainingConfigError, match="does not fit"):
         load_init_weights(other, tmp_path / "old_model")
+
+
+def test_a_frozen_network_trains_only_the_head_and_keeps_every_loaded_weight_and_statistic(tracking_cache, tmp_path):
+    base = tracking_config(tracking_cache, tmp_path / "base", "model.architecture.tracking_head=false",
+                           "train.tracking_window=0")
+    torch.manual_seed(0)
+    save_model(UPFuse(build_model_config(base.model)), tmp_path / "old_model")
+    with pytest.raises(TrainingConfigError, match="freeze_pretrained needs model.init_weights"):
+        tracking_config(tracking_cache, tmp_path / "x", "model.freeze_pretrained=true")
+    config = tracking_config(tracking_cache, tmp_path / "frozen", f"model.init_weights={tmp_path / 'old_model'}",
+                             "model.freeze_pretrained=true", "train.steps=3")
+    trainer = Trainer(config, progress=False)
+    head_before = {k: v.clone() for k, v in trainer.model.tracking_head.state_dict().items()}
+    trainer.run()
+    old = load_model(tmp_path / "old_model").state_dict()
+    new = trainer.model.state_dict()
+    for name, value in old.items():  # parameters and BatchNorm running statistics alike
+        assert torch.equal(new[name], value), name
+    assert any(not torch.equal(head_before[k], v) for k, v in trainer.model.tracking_head.state_dict().items())
+    with (tmp_path / "frozen" / "log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["loss_ce"] == "" and float(rows[0]["loss_triplet"]) > 0
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(tmp_path / "old_model", shipped)
+    attach_head(tmp_path / "frozen", shipped, onnx=False)
+    attached = load_model(shipped)
+    assert attached.tracking_head is not None
+    for name, value in old.items():
+        assert torch.equal(attached.state_dict()[name], value), name
+    assert json.loads((shipped / "model.json").read_text())["metadata"]["tracking_head_steps"] == "3"
+    torch.manual_seed(1)  # another network: its weights are not the run's
+    save_model(UPFuse(build_model_config(base.model)), tmp_path / "other")
+    with pytest.raises(TrainingConfigError, match="weights differ"):
+        attach_head(tmp_path / "frozen", tmp_path / "other", onnx=False)
