@@ -11,9 +11,11 @@ came back (or after ``--pace-timeout`` seconds, when that sweep counts as lost),
 the throughput the stack sustains with no queueing in front of it. Overload (a rate faster than the
 stack) is a number, e.g. ``--rate 3``: sweeps then queue and drops show up in the accounting.
 
-Accounting: every played sweep is processed (an output came back), dropped by the node's
-synchroniser (counted in ``PipelineStatus.frames_dropped``), or lost before the synchroniser (in
-DDS or the subscription queue; the node cannot count those, the bench can).
+Accounting: every played sweep is processed (an output came back), counted as dropped by the node
+(``PipelineStatus.frames_dropped``: the synchroniser's overflow and late sweeps, and sweeps that a
+full subscription queue or the transport lost, found from gaps in the publication sequence numbers),
+or lost without the node counting it (what the bench sees that the node does not, e.g. the last
+sweeps of a drive, after which no sequence number shows a gap).
 """
 
 from __future__ import annotations
@@ -316,8 +318,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"| sweeps in the bag | {frames['in_bag']} |",
         f"| sweeps played (seen on lidar/points) | {frames['played']} |",
         f"| processed (output came back) | {frames['processed']} |",
-        f"| dropped by the node's synchroniser (PipelineStatus.frames_dropped) | {frames['dropped_by_node']} |",
-        f"| lost before the synchroniser (transport, subscription queue) | {frames['lost_before_node']} |",
+        f"| counted as dropped by the node (PipelineStatus.frames_dropped) | {frames['dropped_by_node']} |",
+        f"| lost without the node counting them | {frames['lost_before_node']} |",
         f"| first answered sweeps left out of the latencies (warm-up) | {frames['warmup_excluded']} |",
         f"| wall time, player start to end [s] | {run['wall_s']:.1f} |",
         f"| first sweep in -> last output [s] (the window of throughput and CPU) | {run['measured_s']:.2f} |",

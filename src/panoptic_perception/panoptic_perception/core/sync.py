@@ -242,6 +242,14 @@ class LidarCameraSynchronizer:
                 self._prune()
             return True
 
+    def count_missed_lidar(self, count: int) -> None:
+        """Count ``count`` sweeps as dropped that never reached ``add_lidar`` (lost in transport or in a full
+        subscription queue, as the transport's sequence numbers tell)."""
+        if count < 0:
+            raise ValueError(f"missed sweep count must be >= 0, got {count}")
+        with self._lock:
+            self._dropped += int(count)
+
     def add_image(self, camera: str, stamp_ns: int, payload: Any, now_ns: int) -> None:
         """Queue one camera image (``now_ns`` is accepted for symmetry; images carry no timeout)."""
         with self._lock:

@@ -50,6 +50,7 @@ from ..ros.errors import ConversionError
 from ..ros.outputs import rgb_cloud_msg, track_array_msg, track_markers_msg
 from ..ros.parameters import declare, declare_dataclass
 from ..ros.qos import LATCHED_QOS, OUTPUT_QOS, qos_from_name
+from ..ros.sequence import SequenceGapCounter
 from ..ros.validation import ThrottledLogger, validate_cloud_msg, validate_image_msg
 from ..tracking import TrackerConfig
 
@@ -104,6 +105,7 @@ class PerceptionNode(Node):
         self.infos: dict[str, CameraInfo] = {}
         self._uncalibrated: dict[str, Image] = {}  # a camera's newest image until its camera_info and extrinsics arrive
 
+        self.lidar_gaps = SequenceGapCounter()  # sweeps lost before the callback count as dropped
         self.create_subscription(PointCloud2, "lidar/points", self._on_cloud, qos)
         for name in self.cameras:
             self.create_subscription(Image, f"cameras/{name}/image", lambda m, n=name: self._on_image(n, m), qos)
@@ -126,7 +128,8 @@ class PerceptionNode(Node):
         self.first_image_stamp_ns: int | None = None
 
     # Inputs
-    def _on_cloud(self, msg: PointCloud2) -> None:
+    def _on_cloud(self, msg: PointCloud2, info: Any) -> None:  # two parameters: rclpy passes the MessageInfo
+        self.sync.count_missed_lidar(self.lidar_gaps.update(info))
         try:
             validate_cloud_msg(msg)
         except ConversionError as err:
