@@ -15,7 +15,7 @@ NODES = PACKAGE.parents[0] / "panoptic_perception" / "panoptic_perception" / "no
 DESIGN_TOPICS = {
     "/perception/panoptic_points", "/perception/panoptic_points_rgb", "/perception/tracks", "/perception/track_markers",
     "/perception/odometry", "/perception/path", "/perception/map", "/perception/map_instances", "/perception/class_map",
-    "/perception/status", "/diagnostics", "/lidar/points", "/cameras/front/image", "/cameras/front/camera_info",
+    "/perception/status", "/diagnostics", "/tf", "/lidar/points", "/cameras/front/image", "/cameras/front/camera_info",
 }
 
 
