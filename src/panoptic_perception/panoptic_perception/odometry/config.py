@@ -28,7 +28,7 @@ class OdometryConfig:
     # Panoptic weighting (PVO) and the classical stand-in for the update operator's confidence.
     panoptic: bool = True  # False: the DROID-style baseline, no panoptic term
     eta: float = ETA  # PVO's logit boost of static pixels
-    logit_prior: float = -ETA / 2  # front-end log-odds of a fully confident pixel before the panoptic term
+    logit_prior: float = -ETA - 2.0  # front-end log-odds of a fully confident pixel before the panoptic term (see visual_window)
     residual_scale: float = 1.5  # [px at reduced resolution] reprojection residual that costs one logit
     max_residual_penalty: float = 30.0  # cap of the residual penalty in logit space
     vps_rounds: int = 2  # VO <-> VPS iterations per frame (PVO's default is two)

@@ -133,6 +133,60 @@ def evaluate_sequence(frames: list[Any], rig: Any, inputs: list[tuple[PanopticCl
     return rows
 
 
+def kitti_roundtrip(frames: list[Any], rig: Any, root: Path, sequence: int) -> tuple[list[Any], Any]:
+    """Write the frames in the SemanticKITTI/KITTI odometry layout and read them back with the reader."""
+    from panoptic_datasets.formats.semantickitti import SemanticKittiReader, SemanticKittiWriter
+
+    with SemanticKittiWriter(root, sequence, T_base_lidar=rig.T_base_lidar) as writer:
+        for frame in frames:
+            writer.write(frame)
+    reader = SemanticKittiReader(root, sequence)
+    return list(reader), reader
+
+
+def table(results: dict[str, Any]) -> str:
+    """Markdown table: one row per (scenario, seed, method)."""
+    lines = ["| scenario | seed | moving points | labels | method | ATE [m] | RPE [m/frame] | RPE [deg/frame] | ms/frame "
+             "| visual frames |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for seq in results["sequences"]:
+        for method, row in seq["rows"].items():
+            visual = "-" if row["visual_share"] is None else f"{100 * row['visual_share']:.0f} %"
+            lines.append(f"| {seq['scenario']} | {seq['seed']} | {100 * seq['moving_point_share']:.1f} % | {seq['labels']} | "
+                         f"{method} | {row['ate_m']:.3f} | {row['rpe_m']:.3f} | {row['rpe_deg']:.3f} | "
+                         f"{row['ms_per_frame']:.0f} | {visual} |")
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], out: Path) -> None:
+    """Top-view trajectories (SE(3)-aligned to the truth) of every method, one panel per sequence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..metrics.odometry import umeyama
+
+    seqs = results["sequences"]
+    fig, axes = plt.subplots(1, len(seqs), figsize=(5 * len(seqs), 4.2), squeeze=False)
+    for ax, seq in zip(axes[0], seqs, strict=True):
+        truth = np.asarray(seq["truth"])
+        ax.plot(truth[:, 0, 3], truth[:, 1, 3], "k-", lw=3, alpha=0.4, label="truth")
+        for method, row in seq["rows"].items():
+            est = np.asarray(row["poses"])
+            rot, trans, _ = umeyama(est[:, :3, 3], truth[:, :3, 3], with_scale=False)
+            p = est[:, :3, 3] @ rot.T + trans
+            ax.plot(p[:, 0], p[:, 1], ".-", ms=3, label=f"{method} (ATE {row['ate_m']:.2f} m)")
+        ax.set_title(f"{seq['scenario']} (seed {seq['seed']}, {seq['labels']} labels)")
+        ax.set_xlabel("x [m]")
+        ax.set_ylabel("y [m]")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
@@ -143,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--labels", choices=("gt", "upfuse"), default="gt")
     ap.add_argument("--model-dir", default="models/upfuse_cpu")
     ap.add_argument("--out", type=Path, default=Path("out/odometry_eval.json"))
+    ap.add_argument("--plot", type=Path, default=None, help="trajectory figure (PNG)")
+    ap.add_argument("--kitti", type=Path, default=None,
+                    help="also write the first sequence in the KITTI odometry layout here and run PVO on what the reader returns")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "config": OdometryConfig().__dict__,
@@ -161,8 +218,19 @@ def main(argv: list[str] | None = None) -> int:
             for method, row in rows.items():
                 print(f"{scenario:9s} {seed} {method:12s} ATE {row['ate_m']:.3f} m  RPE {row['rpe_m']:.3f} m "
                       f"{row['rpe_deg']:.3f} deg  {row['ms_per_frame']:.0f} ms/frame", flush=True)
+            if args.kitti is not None and not results.get("kitti"):
+                read, reader = kitti_roundtrip(frames, rig, args.kitti, seed)
+                kitti_inputs = [label_fn(f) for f in read]
+                poses, ms, modes = run_stage(read, kitti_inputs, reader, OdometryConfig())
+                results["kitti"] = {"scenario": scenario, "seed": seed, "frames": len(read), **scores(poses, read),
+                                    "ms_per_frame": ms, "same_as_direct_ate": rows.get("pvo", {}).get("ate_m")}
+                print(f"KITTI layout {scenario} {seed}: {len(read)} frames read back, PVO ATE {results['kitti']['ate_m']:.3f} m",
+                      flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results))
+    print(table(results))
+    if args.plot is not None:
+        plot(results, args.plot)
     return 0
 
 

@@ -9,8 +9,11 @@ keyframe since the last (re)start. Per edge ii -> jj and pixel p the confidence 
 The classical front end has no learned update operator, so ``l`` stands in for its confidence logits:
 ``c_fb`` is the flow's forward-backward confidence, ``r`` the reprojection residual of the current
 estimate (re-evaluated before every Gauss-Newton step, like the operator's revisions), and
-``logit_prior`` < 0 puts a fully confident pixel at sigmoid(logit_prior) so that the panoptic boost
-separates static from dynamic pixels by a factor of up to e^eta, as the learned logits do.
+``logit_prior`` = -(eta + 2) keeps even boosted static pixels in the sigmoid's near-linear range
+(sigmoid(-2 + log c) ~ 0.12 c), so static pixels are weighted in proportion to their flow confidence
+exactly as without the panoptic term, while dynamic pixels end up e^eta (2.2e4) times lighter. With a
+prior of -eta / 2 the boost saturated every static pixel at ~1, the confidence no longer told good
+flow from bad, and the static-scene error grew by 60 % over the baseline (30-frame static sequence).
 """
 
 from __future__ import annotations
