@@ -96,7 +96,9 @@ class PerceptionNode(Node):
             warn_ms=declare(self, "diagnostics.warn_ms", 100.0, "stage latency that warns", (0.0, 10_000.0)),
             error_ms=declare(self, "diagnostics.error_ms", 200.0, "stage latency that errors", (0.0, 10_000.0)),
         ))
-        qos = qos_from_name(declare(self, "qos.input", "sensor_data", "QoS of sensor inputs: sensor_data|reliable|..."))
+        qos_name = declare(self, "qos.input", "sensor_data", "QoS of sensor inputs: sensor_data|reliable|...")
+        depth = declare(self, "qos.input_depth", 0, "input queue depth (keep last); 0 = the profile's own", (0, 1000))
+        qos = qos_from_name(qos_name, depth or None)
         self.table = load_class_table()
         self.health = CameraHealth()
         self.window = SyncHealthWindow()
