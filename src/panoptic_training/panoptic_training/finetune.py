@@ -79,6 +79,7 @@ def attach_head(run_dir: str | Path, model_dir: str | Path, onnx: bool = True) -
                  "tracking_head_wall_seconds": str(summary.get("wall_seconds", "")),
                  "tracking_head_train_frames": str(config.data.num_sequences * config.data.frames_per_sequence)}
     save_model(model, model_dir, metadata)
+    (model_dir / "model.onnx").unlink(missing_ok=True)  # stale: its outputs and weights hash are the old model's
     if onnx:
         from panoptic_perception.inference import write_model_onnx
 
