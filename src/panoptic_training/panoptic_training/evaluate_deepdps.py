@@ -46,7 +46,9 @@ def load_deepdps_any(path: str | Path) -> tuple[DeepDPS, dict[str, Any]]:
     """An exported model directory (model.json) or a training run directory (its newest checkpoint)."""
     path = Path(path)
     if (path / "model.json").is_file():
-        return load_model(path, architecture="deepdps").eval(), {"source": str(path)}
+        steps = json.loads((path / "model.json").read_text()).get("metadata", {}).get("steps")
+        info = {"source": str(path)} | ({"steps": int(steps)} if steps else {})
+        return load_model(path, architecture="deepdps").eval(), info
     model, config, step = deepdps_from_run(path)
     return model, {"source": str(path), "steps": step}
 
@@ -126,7 +128,7 @@ def plot_example(example: dict[str, Any], path: Path) -> None:
         ("DeepDPS dense depth [m]", full.depth.numpy(), "magma_r"),
         ("depth uncertainty sigma/(d+sigma)", full.uncertainty.numpy(), "viridis"),
     ]
-    fig, axes = plt.subplots(3, 2, figsize=(13, 4.4))
+    fig, axes = plt.subplots(3, 2, figsize=(11, 5.0))
     for ax, (title, data, cmap) in zip(axes.T.flatten(), panels, strict=True):  # left: panoptic, right: depth
         if cmap is None:
             ax.imshow(data)
