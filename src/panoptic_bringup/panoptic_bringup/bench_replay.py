@@ -53,6 +53,7 @@ class FrameRecord:
     points_ns: int | None = None
     stages_ms: dict[str, float] = field(default_factory=dict)
     node_total_ms: float | None = None
+    mode: int | None = None  # PipelineStatus.mode
 
 
 def cdr_stamp_ns(data: bytes) -> int:
@@ -116,6 +117,7 @@ class LatencyProbe:
             record = self._record(stamp_to_ns(msg.header.stamp))
             record.stages_ms = {s.stage: float(s.latency_ms) for s in msg.stage_latencies}
             record.node_total_ms = float(msg.total_latency_ms)
+            record.mode = int(msg.mode)
             self.last_status = msg
             self.window_end = (time.monotonic(), time.process_time())
 
@@ -125,7 +127,7 @@ class LatencyProbe:
 
     @property
     def answered(self) -> int:
-        return sum(r.node_total_ms is not None for r in self.frames.values())
+        return sum(r.node_total_ms is not None and r.input_ns is not None for r in self.frames.values())
 
     @property
     def dropped_by_node(self) -> int:
@@ -140,17 +142,30 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"n": len(values), **{f"p{k}": float(v) for k, v in zip(PERCENTILES, p, strict=True)}}
 
 
+MODES = {0: "fusion", 1: "lidar_only", 2: "camera_only", 3: "degraded"}  # PipelineStatus.MODE_*
+
+
 def summarise(frames: dict[int, FrameRecord], played: int, dropped_by_node: int, warmup: int) -> dict[str, Any]:
-    """Latency percentiles per stage, and where every played sweep went."""
-    ordered = [(stamp, frames[stamp]) for stamp in sorted(frames)]
-    answered = [(s, r) for s, r in ordered if r.node_total_ms is not None][warmup:]
+    """Latency percentiles per stage, and where every played sweep went.
+
+    An output whose stamp is no played sweep's (a camera-only cloud carries its image's stamp) is counted
+    apart, as ``other_outputs``, and left out of the latencies.
+    """
+    ordered = [(stamp, frames[stamp]) for stamp in sorted(frames) if frames[stamp].input_ns is not None]
+    other_outputs = sum(r.input_ns is None and r.node_total_ms is not None for r in frames.values())
+    every_answer = [(s, r) for s, r in ordered if r.node_total_ms is not None]
+    answered = every_answer[warmup:]
     stages: dict[str, list[float]] = {INPUT_STAGE: [(r.input_ns - s) / 1e6 for s, r in answered if r.input_ns is not None]}
     for _, r in answered:
         for name, ms in r.stages_ms.items():
             stages.setdefault(name, []).append(ms)
     stages[NODE_TOTAL_STAGE] = [r.node_total_ms for _, r in answered if r.node_total_ms is not None]
     stages[END_TO_END_STAGE] = [(r.points_ns - s) / 1e6 for s, r in answered if r.points_ns is not None]
-    processed = sum(r.node_total_ms is not None for _, r in ordered)
+    processed = len(every_answer)
+    modes: dict[str, int] = {}
+    for _, r in every_answer:
+        name = MODES.get(r.mode, str(r.mode)) if r.mode is not None else "unknown"
+        modes[name] = modes.get(name, 0) + 1
     return {
         "latency_ms": {name: percentiles(values) for name, values in stages.items()},
         "frames": {
@@ -159,6 +174,8 @@ def summarise(frames: dict[int, FrameRecord], played: int, dropped_by_node: int,
             "dropped_by_node": dropped_by_node,
             "lost_before_node": played - processed - dropped_by_node,
             "warmup_excluded": min(warmup, processed),
+            "modes": modes,
+            "other_outputs": other_outputs,
         },
     }
 
@@ -321,6 +338,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"| counted as dropped by the node (PipelineStatus.frames_dropped) | {frames['dropped_by_node']} |",
         f"| lost without the node counting them | {frames['lost_before_node']} |",
         f"| first answered sweeps left out of the latencies (warm-up) | {frames['warmup_excluded']} |",
+        f"| modes of the processed sweeps | {', '.join(f'{k} {v}' for k, v in frames['modes'].items()) or '-'} |",
+        f"| other outputs (stamped like no played sweep, e.g. camera-only) | {frames['other_outputs']} |",
         f"| wall time, player start to end [s] | {run['wall_s']:.1f} |",
         f"| first sweep in -> last output [s] (the window of throughput and CPU) | {run['measured_s']:.2f} |",
         f"| throughput [sweeps/s] | {run['throughput_fps']:.2f} |",

@@ -25,12 +25,17 @@ def test_summary_accounts_for_every_played_sweep_and_leaves_out_the_warmup():
     for k, (fusion, points_after) in enumerate([(90.0, 130), (40.0, 60), (50.0, 80), (60.0, 90)]):
         stamp = 1_000 * ms + k * 100 * ms
         frames[stamp] = bench_replay.FrameRecord(input_ns=stamp + 5 * ms, points_ns=stamp + points_after * ms,
-                                                 stages_ms={"fusion": fusion, "tracking": 1.0}, node_total_ms=points_after - 2.0)
+                                                 stages_ms={"fusion": fusion, "tracking": 1.0}, node_total_ms=points_after - 2.0,
+                                                 mode=3 if k == 3 else 0)
     frames[2_000 * ms] = bench_replay.FrameRecord(input_ns=2_000 * ms + 4 * ms)  # played, never answered
+    # answered, but stamped like no played sweep (a camera-only cloud carries its image's stamp): not a processed sweep
+    frames[1_050 * ms] = bench_replay.FrameRecord(points_ns=1_900 * ms, stages_ms={"camera_only": 300.0}, node_total_ms=850.0,
+                                                  mode=2)
     summary = bench_replay.summarise(frames, played=6, dropped_by_node=1, warmup=1)
 
     assert summary["frames"] == {"played": 6, "processed": 4, "dropped_by_node": 1, "lost_before_node": 1,
-                                 "warmup_excluded": 1}
+                                 "warmup_excluded": 1, "modes": {"fusion": 3, "degraded": 1}, "other_outputs": 1}
+    assert "camera_only" not in summary["latency_ms"]
     latency = summary["latency_ms"]
     assert latency["fusion"]["n"] == 3 and latency["fusion"]["p50"] == pytest.approx(50.0)  # the 90 ms warm-up is out
     assert latency[bench_replay.END_TO_END_STAGE]["p99"] == pytest.approx(89.8)
@@ -70,6 +75,7 @@ def test_a_tiny_drive_replayed_through_the_stack_is_fully_accounted_for(tmp_path
     assert frames["in_bag"] == frames["played"] == 4
     assert frames["processed"] + frames["dropped_by_node"] + frames["lost_before_node"] == frames["played"]
     assert frames["lost_before_node"] >= 0 and frames["processed"] >= 1
+    assert sum(frames["modes"].values()) == frames["processed"]
     if rate == "max":  # closed loop: nothing queues, so nothing may be lost
         assert frames["processed"] == 4 and frames["dropped_by_node"] == frames["lost_before_node"] == 0
     for stage in ("fusion", "tracking", bench_replay.INPUT_STAGE, bench_replay.NODE_TOTAL_STAGE, bench_replay.END_TO_END_STAGE):
