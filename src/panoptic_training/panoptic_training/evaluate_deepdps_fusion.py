@@ -2,7 +2,8 @@
 
 Same held-out test frames, same fusion network (eager PyTorch); the only difference is
 ``UPFuseBatch.camera_depth``: None (LiDAR depth completed on the camera grid, what UP-Fuse was
-trained with) or DeepDPS's dense depth of each image.
+trained with) or DeepDPS's dense depth of each image. A third row removes the camera (how much the
+network relies on it at all).
 
     python -m panoptic_training.evaluate_deepdps_fusion
 """
@@ -51,15 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config, args.data)
     fusion, deepdps = load_model(args.fusion).eval(), load_deepdps(args.deepdps)
     dataset = SyntheticPanopticDataset(config.data, generate=True)
-    evaluators = {name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti")
-                  for name in ("classical completion", "DeepDPS depth")}
+    names = ("classical completion", "DeepDPS depth", "camera removed (L*)")
+    evaluators = {name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for name in names}
     start = time.perf_counter()
     with torch.inference_mode():
         for index in tqdm(range(len(dataset)), desc="UP-Fuse with DeepDPS depth", unit="frame"):
             sample = dataset[index]
             inputs = collate_samples([sample], fusion.config.range_spec, use_camera=True).inputs
             with_depth = dataclasses.replace(inputs, camera_depth=deepdps_depth(deepdps, inputs.images))
-            for name, batch in (("classical completion", inputs), ("DeepDPS depth", with_depth)):
+            no_camera = dataclasses.replace(inputs, camera_valid=torch.zeros_like(inputs.camera_valid))
+            for name, batch in zip(names, (inputs, with_depth, no_camera), strict=True):
                 pred = fusion.predict(batch)[0]
                 evaluators[name].add_frame(pred.class_id.numpy(), pred.instance_id.numpy(),
                                            sample["semantic"].astype("int64"), sample["instance"].astype("int64"))
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.metrics_json).write_text(json.dumps(doc, indent=2) + "\n")
     print("| view-transform depth | PQ | PQ_th | PQ_st | SQ | RQ | mIoU |\n| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['name']} | " + " | ".join(f"{100 * r[k]:.1f}" for k in ("pq", "pq_th", "pq_st", "sq", "rq", "miou")) + " |")
+        print(f"| {r['name']} | " + " | ".join(f"{100 * r[k]:.2f}" for k in ("pq", "pq_th", "pq_st", "sq", "rq", "miou")) + " |")
     print(f"{len(dataset)} test frames, {seconds:.0f} s; metrics in {args.metrics_json}")
     return 0
 
