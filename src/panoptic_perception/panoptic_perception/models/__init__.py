@@ -1,7 +1,9 @@
 """torch nn.Modules of the runtime: UP-Fuse LiDAR-camera panoptic fusion and its parts."""
 
-from . import deepdps  # noqa: F401  (registers the "deepdps" architecture)
-from . import update_operator  # noqa: F401  (registers the "update_operator" architecture)
+from . import (
+    deepdps,  # noqa: F401  (registers the "deepdps" architecture)
+    update_operator,  # noqa: F401  (registers the "update_operator" architecture)
+)
 from .camera_augmentation import augment_camera
 from .config_dict import config_from_dict, config_to_dict
 from .depth_completion import complete_depth, render_sparse_depth
