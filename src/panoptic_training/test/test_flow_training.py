@@ -14,7 +14,7 @@ from panoptic_perception.models.update_operator import FlowPrediction, UpdateOpe
 from panoptic_perception.odometry import FlowEstimator, LearnedFlow
 from panoptic_training.config import load_config
 from panoptic_training.errors import TrainingConfigError
-from panoptic_training.evaluate_flow import Accumulator, roc_auc
+from panoptic_training.evaluate_flow import Accumulator, in_view, roc_auc
 from panoptic_training.flow_data import FlowPairDataset, collate_pairs, mirror_pair
 from panoptic_training.flow_loss import FlowLossWeights, flow_sequence_loss
 from panoptic_training.flow_training import FlowTrainer, export_flow_run
@@ -160,3 +160,12 @@ def test_accumulator_splits_static_and_dynamic_errors():
     assert out["epe_dynamic"] == pytest.approx(5.0) and out["epe_static"] == 0.0
     assert out["outliers_all"] == pytest.approx(1 / 3) and out["dynamic_iou"] == 1.0
     assert out["confidence_auc"] == 1.0 and out["epe_confident"] == 0.0 and out["pixels"] == 3
+    assert out["epe_top_half_confidence"] == 0.0  # the most confident pixel (1.0) is exact
+
+
+def test_pixels_whose_correspondence_leaves_the_view_are_not_scored():
+    flow_gt = np.zeros((3, 4, 2), np.float32)
+    flow_gt[0, 0] = (-1.0, 0.0)  # leaves on the left
+    flow_gt[2, 3] = (0.0, 0.5)  # leaves at the bottom
+    flow_gt[1, 1] = np.nan
+    assert in_view(flow_gt).sum() == 12 - 3 and not in_view(flow_gt)[0, 0] and in_view(flow_gt)[0, 1]
