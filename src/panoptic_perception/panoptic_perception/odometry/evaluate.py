@@ -4,7 +4,9 @@ Sequences come from the synthetic world's test seed range (``panoptic_datasets.s
 config per dynamics level (static, moderate, high: many moving cars and people close to the ego
 vehicle). All methods run in the same process on the same frames:
 
-- ``pvo``: this stage with the panoptic weighting (PVO),
+- ``pvo``: this stage with the panoptic weighting (PVO), labels from the LiDAR points projected (the runtime path),
+- ``pvo-image-labels``: the same with per-pixel panoptic labels of the image (the world's truth: what an image
+  panoptic network would give; with ``--labels upfuse`` still the truth),
 - ``no-panoptic``: the same stage with the panoptic term off (the DROID-style baseline),
 - ``lidar-path``: this stage's LiDAR path alone (image withheld), with the same panoptic weighting,
 - ``kiss-icp``: KISS-ICP 1.3 (PyPI) on the de-skewable raw sweeps with per-point times.
@@ -42,7 +44,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "high": {"dynamic_share": 1.0, "num_vehicles": 60, "num_pedestrians": 60, "num_cyclists": 10,
              "occlusion_heavy": True, "speed_scale": 1.5},
 }
-METHODS = ("pvo", "no-panoptic", "lidar-path", "kiss-icp")
+METHODS = ("pvo", "pvo-image-labels", "no-panoptic", "lidar-path", "kiss-icp")
 
 
 def make_sequence(scenario: str, seed: int, frames: int, rig_name: str) -> tuple[list[Any], Any]:
@@ -77,14 +79,16 @@ def upfuse_inputs(model_dir: str) -> Callable[[Any], tuple[PanopticCloud, set[in
 
 
 def run_stage(frames: list[Any], inputs: list[tuple[PanopticCloud, set[int]]], rig: Any, config: OdometryConfig,
-              use_camera: bool = True, camera: str = "front") -> tuple[np.ndarray, float, list[str]]:
+              use_camera: bool = True, camera: str = "front", image_labels: bool = False) -> tuple[np.ndarray, float, list[str]]:
     """T_odom_lidar per sweep, mean ms per frame, and the mode of each frame."""
     stage = PanopticOdometry(config, T_base_lidar=rig.T_base_lidar)
     poses, modes, elapsed = [], [], 0.0
     for frame, (cloud, moving) in zip(frames, inputs, strict=True):
         image = frame.sensor.cameras.get(camera) if use_camera else None
         start = time.perf_counter()
-        result = stage.process(cloud, moving, image, frame.sensor.point_time)
+        truth = frame.cameras.get(camera)
+        pixels = (truth.semantic, truth.instance) if image_labels and truth is not None else None
+        result = stage.process(cloud, moving, image, frame.sensor.point_time, pixels)
         elapsed += time.perf_counter() - start
         poses.append(result.T_odom_lidar)
         modes.append(result.mode)
@@ -127,7 +131,8 @@ def evaluate_sequence(frames: list[Any], rig: Any, inputs: list[tuple[PanopticCl
             modes: list[str] = []
         else:
             config = OdometryConfig(**{**base.__dict__, "panoptic": method != "no-panoptic"})
-            poses, ms, modes = run_stage(frames, inputs, rig, config, use_camera=method != "lidar-path")
+            poses, ms, modes = run_stage(frames, inputs, rig, config, use_camera=method != "lidar-path",
+                                         image_labels=method == "pvo-image-labels")
         rows[method] = {**scores(poses, frames), "ms_per_frame": ms, "poses": poses.tolist(),
                         "visual_share": float(np.mean([m == "visual" for m in modes])) if modes else None}
     return rows

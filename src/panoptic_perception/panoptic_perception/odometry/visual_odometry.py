@@ -79,6 +79,7 @@ class PanopticOdometry:
         self._last: tuple[float, np.ndarray] | None = None  # (time [s], T_odom_lidar) of the newest estimate
         self._velocity = np.zeros(6)
         self._frames = 0
+        self._pixels: tuple[np.ndarray, np.ndarray] | None = None  # this call's image panoptic labels, if any
         self._reanchor: tuple[float, np.ndarray] | None = None  # (sweep time, pose) the first window was anchored at
 
     def predict(self, t: float) -> np.ndarray:
@@ -89,12 +90,21 @@ class PanopticOdometry:
         return motion.advance(T_last, self._velocity, t - t_last)
 
     def process(self, cloud: PanopticCloud, moving_ids: Iterable[int] = (), image: CameraImage | None = None,
-                point_time: np.ndarray | None = None) -> OdometryResult:
+                point_time: np.ndarray | None = None, pixel_panoptic: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> OdometryResult:
         """The pose of ``cloud``'s sweep.
 
         ``moving_ids``: the moving tracks (ids of ``cloud.track_id``, else of ``cloud.instance_id``);
-        ``point_time``: per-point time after the sweep stamp [s] (``SensorFrame.point_time``), to de-skew.
+        ``point_time``: per-point time after the sweep stamp [s] (``SensorFrame.point_time``), to de-skew;
+        ``pixel_panoptic``: optional (class, track/instance id) images (H, W) of ``image`` from an image
+        panoptic segmentation; without them the labelled LiDAR points are projected.
         """
+        if pixel_panoptic is not None and image is not None:
+            shape = (image.camera.height, image.camera.width)
+            if any(np.shape(a) != shape for a in pixel_panoptic):
+                got = [np.shape(a) for a in pixel_panoptic]
+                raise OdometryInputError(f"pixel_panoptic: expected two {shape} images, got {got}")
+        self._pixels = pixel_panoptic
         start = time.perf_counter()
         xyz, cls, ids = _cloud_arrays(cloud)
         if point_time is not None and np.shape(point_time) != (len(xyz),):
@@ -130,6 +140,10 @@ class PanopticOdometry:
     def _keyframe(self, image: CameraImage, xyz: np.ndarray, cls: np.ndarray, ids: np.ndarray, grid: ReducedGrid,
                   pose: torch.Tensor) -> Keyframe:
         raster = rasterize(grid, image.camera, xyz, cls, ids, self.config.label_fill)
+        if self._pixels is not None:  # image labels, sampled at the reduced pixels' centres
+            c = grid.scale // 2
+            raster.class_id, raster.instance_id = (np.asarray(a, dtype=np.int64)[c::grid.scale, c::grid.scale]
+                                                   [: grid.height, : grid.width] for a in self._pixels)
         measured = raster.disps[raster.disps > 0]
         disps0 = fill_nearest(raster.disps, float(np.median(measured)) if len(measured) else 0.05)
         return Keyframe(self._frames, grid.crop(image.rgb, self.config.flow_downsample), pose,

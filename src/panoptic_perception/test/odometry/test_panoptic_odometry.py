@@ -156,3 +156,26 @@ def test_vps_fusion_carries_instance_ids_over_and_fills_holes():
     fused_c, fused_i = fuse_panoptic(cur_c, cur_i, warped_c, warped_i, threshold=0.5)
     assert (fused_i == 42).sum() == 9 and not (fused_i == 5).any()
     assert (fused_c[5, : wd - 1] == 9).all()  # filled from the warp (the last column had no source)
+
+
+def test_image_panoptic_labels_of_the_wrong_size_are_rejected(drive):
+    frames, rig = drive
+    cloud, moving = _inputs(frames[0])
+    stage = PanopticOdometry(OdometryConfig(**FAST), T_base_lidar=rig.T_base_lidar)
+    wrong = (np.zeros((10, 10), np.int64), np.zeros((10, 10), np.int64))
+    with pytest.raises(OdometryInputError, match="pixel_panoptic"):
+        stage.process(cloud, moving, frames[0].sensor.cameras["front"], pixel_panoptic=wrong)
+
+
+def test_image_panoptic_labels_replace_the_projected_ones(drive):
+    frames, rig = drive
+    stage = PanopticOdometry(OdometryConfig(**FAST), T_base_lidar=rig.T_base_lidar)
+    results = []
+    for frame in frames[:2]:
+        cloud, moving = _inputs(frame)
+        truth = frame.cameras["front"]
+        results.append(stage.process(cloud, moving, frame.sensor.cameras["front"], frame.sensor.point_time,
+                                     (truth.semantic, truth.instance)))
+    classes, _ = results[-1].panoptic
+    expected = truth.semantic[2::4, 2::4][: classes.shape[0], : classes.shape[1]]
+    np.testing.assert_array_equal(classes, expected)  # every pixel is labelled: VPS only renames instances
