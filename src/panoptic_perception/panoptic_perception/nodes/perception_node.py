@@ -123,7 +123,8 @@ class PerceptionNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         self.create_publisher(ClassMap, "perception/class_map", LATCHED_QOS).publish(class_map_msg(self.table))
         self.create_timer(0.01, self._release)  # sweeps whose cameras timed out
-        self.processed = 0
+        self.processed = 0  # sweeps
+        self.camera_only_frames = 0  # outputs of the camera-only fallback
         # LiDAR silence is measured in sensor stamps (robust to processing lag and replay rate): image stamp minus the
         # newest sweep's stamp, or minus the first image's stamp while no sweep has arrived yet.
         self.last_lidar_stamp_ns: int | None = None
@@ -219,6 +220,7 @@ class PerceptionNode(Node):
             if degraded:
                 self._publish_camera_only(self.pipeline.process(
                     frame, lidar_missing=f"LiDAR degraded: {len(frame.points)} points < {self.min_lidar_points}"), problems)
+                self.processed += 1  # a sweep, answered camera-only
                 return
             result = self.pipeline.process(frame)
         except (ConversionError, ValueError) as err:
@@ -260,7 +262,7 @@ class PerceptionNode(Node):
         self.points_pub.publish(panoptic_cloud_to_msg(result.cloud, frame_id))
         if self.rgb_pub.get_subscription_count():
             self.rgb_pub.publish(rgb_cloud_msg(result.cloud, self.table, frame_id))
-        self.processed += 1
+        self.camera_only_frames += 1
         reason = "; ".join([result.reason, *problems])
         self.log.warning("camera_only", f"camera-only output at {stamp} ns: {reason}")
         reliability = float(1.0 - result.cloud.uncertainty.mean()) if len(result.cloud.points) else 0.0

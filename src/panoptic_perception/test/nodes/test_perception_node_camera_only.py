@@ -3,12 +3,14 @@
 Only images, camera_info and /tf_static are published (no sweep). The first image starts the clock (no
 output); an image stamped more than ``lidar_timeout_ms`` later must run DeepDPS (a tiny untrained one) and
 publish perception/panoptic_points stamped with that image, in the LiDAR frame, and a PipelineStatus
-saying MODE_CAMERA_ONLY, lidar_used false and why.
+saying MODE_CAMERA_ONLY, lidar_used false and why. A sweep with too few points (degraded LiDAR) is answered
+camera-only from its synchronised image, with the sweep's stamp.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -70,6 +72,7 @@ def test_images_without_lidar_give_a_camera_only_cloud_and_status(ros_context, s
     finally:
         executor.shutdown()
 
+    assert perception.camera_only_frames == 1 and perception.processed == 0  # no sweep was processed
     status, cloud_msg = got["status"][0], got["points"][0]
     assert status.mode == PipelineStatus.MODE_CAMERA_ONLY and status.lidar_used is False
     assert list(status.cameras_used) == ["front"] and status.reason == "no LiDAR sweep for 400 ms"
@@ -87,3 +90,49 @@ def test_images_without_lidar_give_a_camera_only_cloud_and_status(ros_context, s
     _, z, _ = image.camera.project(xyz)
     np.testing.assert_allclose(z, depth[keep], rtol=1e-4)
     assert 0.0 <= status.camera_reliability[0] <= 1.0
+
+
+def test_a_sweep_with_too_few_points_is_answered_camera_only_with_its_stamp(ros_context, spin_until, tiny_upfuse_dir,
+                                                                            tiny_deepdps_dir):
+    from tf2_msgs.msg import TFMessage
+
+    from panoptic_datasets.frame import LabeledFrame
+    from panoptic_perception.nodes.perception_node import PerceptionNode
+
+    full = next(iter(simulate(SceneConfig(seed=5), make_rig("tiny"), 1)))
+    keep = slice(0, 10)
+    sensor = dataclasses.replace(full.sensor, points=full.sensor.points[keep], point_time=full.sensor.point_time[keep])
+    frame = LabeledFrame(sensor, full.point_label[keep], full.T_world_lidar, full.cameras, full.objects)
+    got: dict[str, list] = {"points": [], "status": []}
+    listener = Node("listener", context=ros_context)
+    listener.create_subscription(PointCloud2, "perception/panoptic_points", got["points"].append, 10)
+    listener.create_subscription(PipelineStatus, "perception/status", got["status"].append, 10)
+    pubs = {topic: listener.create_publisher(kind, topic, 10) for topic, kind in (
+        ("lidar/points", PointCloud2), ("cameras/front/image", Image), ("cameras/front/camera_info", CameraInfo))}
+    tf_pub = listener.create_publisher(TFMessage, "/tf_static", LATCHED_QOS)
+    perception = PerceptionNode(context=ros_context, parameter_overrides=[
+        Parameter("model_dir", value=str(tiny_upfuse_dir)), Parameter("threads", value=1),
+        Parameter("qos.input", value="reliable"), Parameter("image_size", value=[64, 160]),
+        Parameter("camera_only.model_dir", value=str(tiny_deepdps_dir)), Parameter("camera_only.min_lidar_points", value=100),
+        Parameter("sync.offset_ms", value=50.0), Parameter("sync.timeout_ms", value=300.0)])
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(listener)
+    executor.add_node(perception)
+    try:
+        assert spin_until(executor, lambda: min(p.get_subscription_count() for p in pubs.values()) >= 1, timeout=10.0)
+        tf_pub.publish(TFMessage(transforms=m.static_transforms({"front": sensor.cameras["front"].camera}, np.eye(4),
+                                                                sensor.lidar_frame)))
+        messages = {topic: msg for topic, _, msg in m.frame_messages(frame, ground_truth=False)}
+        pubs["cameras/front/camera_info"].publish(messages["cameras/front/camera_info"])
+        assert spin_until(executor, lambda: perception._calibrated("front"), timeout=10.0)
+        pubs["lidar/points"].publish(messages["lidar/points"])
+        pubs["cameras/front/image"].publish(messages["cameras/front/image"])
+        assert spin_until(executor, lambda: got["status"] and got["points"], timeout=30.0)
+    finally:
+        executor.shutdown()
+
+    status, cloud_msg = got["status"][0], got["points"][0]
+    assert status.mode == PipelineStatus.MODE_CAMERA_ONLY and status.lidar_used is False
+    assert status.reason == "LiDAR degraded: 10 points < 100"
+    assert stamp_to_ns(cloud_msg.header.stamp) == sensor.stamp_ns and cloud_msg.width > 10  # camera pixels, not the sweep
+    assert perception.processed == 1 and perception.camera_only_frames == 1
