@@ -50,7 +50,8 @@ class FusionConfig:
 @dataclass
 class PipelineConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
-    # The MOPT association head is not part of the shipped fusion network yet: associate by 3D motion.
+    # The shipped network has the MOPT head, but its vectors do not beat 3D motion on the test drives
+    # (docs/tracking.md, Evaluation): associate by motion unless configured otherwise.
     tracking: TrackerConfig = field(default_factory=lambda: TrackerConfig(association="centroid_kalman"))
     camera_only: CameraOnlyConfig = field(default_factory=CameraOnlyConfig)  # the fallback when the LiDAR is missing
 
