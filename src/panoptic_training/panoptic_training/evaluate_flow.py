@@ -5,7 +5,9 @@ scale (1 = KITTI's 1241x376), each front end's EPE and outlier rate (EPE > 3 px)
 dynamic pixels whose ground-truth correspondence is in view, how well its confidence ranks accurate
 pixels (ROC AUC of EPE < 1 px, EPE of its most confident half, EPE of pixels with confidence > 0.5 and
 their share), the learned dynamic mask's IoU with the moving-object pixels (whole image), and the median
-milliseconds per pair. Flow errors are in pixels of the evaluated scale.
+milliseconds per pair. "guided" rows start from the flow a perfect ego-pose prediction induces
+(``static_scene_flow``), as the odometry stage's guided flow does with its predicted pose. Flow errors
+are in pixels of the evaluated scale.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from scipy import ndimage
 from tqdm import tqdm
 
 from panoptic_perception.odometry import DISFlow, LearnedFlow
@@ -102,6 +105,16 @@ class Accumulator:
         return out
 
 
+def static_scene_flow(flow_gt: np.ndarray, dynamic_gt: np.ndarray) -> np.ndarray:
+    """The flow a perfect ego-pose prediction induces: ground truth on static pixels, and on moving objects and
+    undefined pixels the flow of the nearest static pixel with defined ground truth (the guided flow's ``init``)."""
+    static = np.isfinite(flow_gt).all(axis=-1) & ~dynamic_gt
+    if not static.any():
+        return np.zeros_like(flow_gt)
+    _, (rows, cols) = ndimage.distance_transform_edt(~static, return_indices=True)
+    return np.ascontiguousarray(flow_gt[rows, cols], dtype=np.float32)
+
+
 def timed(fn: Any, *args: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     out = fn(*args)
@@ -123,15 +136,20 @@ def evaluate(sequences: int, scales: list[float], model_dir: str, cache_dir: str
         if methods["learned"].width != width:
             methods[f"learned at {width} px"] = LearnedFlow(model_dir, width=0)
         methods[f"learned, {fast_iterations} iterations"] = LearnedFlow(model_dir, iterations=fast_iterations)
-        acc = {name: Accumulator() for name in methods}
+        # a DISFlow of its own: OpenCV's DIS keeps using initial flows once given one (unguided calls change)
+        guided = {"DIS medium, guided": DISFlow("medium"), "learned, guided": methods["learned"]}
+        acc = {name: Accumulator() for name in (*methods, *guided)}
         shown: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
         for i in tqdm(range(len(dataset)), desc=f"scale {scale:g}", unit="pair", disable=not progress):
             pair = dataset[i]
-            for name, method in methods.items():
+            init = static_scene_flow(pair["flow"], pair["dynamic"])
+            runs = [(name, method, None) for name, method in methods.items()]
+            runs += [(name, method, init) for name, method in guided.items()]
+            for name, method, start in runs:
                 if isinstance(method, LearnedFlow):
-                    (flow, conf, dyn), ms = timed(method.estimate, pair["img0"], pair["img1"])
+                    (flow, conf, dyn), ms = timed(method.estimate, pair["img0"], pair["img1"], start)
                 else:
-                    (flow, conf), ms = timed(method, pair["img0"], pair["img1"])
+                    (flow, conf), ms = timed(method, pair["img0"], pair["img1"], start)
                     dyn = None
                 acc[name].add(flow, conf, pair["flow"], pair["dynamic"], dyn, ms)
                 if figure and i == 0 and scale == scales[0]:
@@ -139,7 +157,7 @@ def evaluate(sequences: int, scales: list[float], model_dir: str, cache_dir: str
             if figure and i == 0 and scale == scales[0]:
                 plot_example(pair, shown, figure)
         h, w = dataset[0]["img0"].shape[:2]
-        for name in methods:
+        for name in acc:
             rows.append({"scale": scale, "size": f"{w}x{h}", "method": name, "pairs": len(dataset)} | acc[name].summary())
     return {"rows": rows, "sequences": sequences, "threads": threads}
 
@@ -224,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = result["rows"][0]["pairs"]
     result["table"] = table
     result["description"] = (f"{pairs} frame pairs per size: test split seeds 2000-{2000 + args.sequences - 1}, 2 consecutive "
-                             f"pairs each, front camera; {args.threads} threads")
+                             f"pairs each, front camera; {args.threads} torch/OpenCV thread(s)")
     result["command"] = " ".join(["python -m panoptic_training.evaluate_flow", *(sys.argv[1:] if argv is None else argv)])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

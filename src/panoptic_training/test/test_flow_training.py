@@ -14,7 +14,7 @@ from panoptic_perception.models.update_operator import FlowPrediction, UpdateOpe
 from panoptic_perception.odometry import FlowEstimator, LearnedFlow
 from panoptic_training.config import load_config
 from panoptic_training.errors import TrainingConfigError
-from panoptic_training.evaluate_flow import Accumulator, in_view, roc_auc
+from panoptic_training.evaluate_flow import Accumulator, in_view, roc_auc, static_scene_flow
 from panoptic_training.flow_data import FlowPairDataset, collate_pairs, mirror_pair
 from panoptic_training.flow_loss import FlowLossWeights, flow_sequence_loss
 from panoptic_training.flow_training import FlowTrainer, export_flow_run
@@ -169,3 +169,15 @@ def test_pixels_whose_correspondence_leaves_the_view_are_not_scored():
     flow_gt[2, 3] = (0.0, 0.5)  # leaves at the bottom
     flow_gt[1, 1] = np.nan
     assert in_view(flow_gt).sum() == 12 - 3 and not in_view(flow_gt)[0, 0] and in_view(flow_gt)[0, 1]
+
+
+def test_static_scene_flow_keeps_static_ground_truth_and_fills_movers_from_the_background():
+    flow_gt = np.zeros((3, 5, 2), np.float32)
+    flow_gt[:, :, 0] = np.arange(5, dtype=np.float32)  # background flow grows to the right
+    flow_gt[1, 3] = (40.0, 0.0)  # a moving object
+    flow_gt[0, 0] = np.nan  # sky
+    dynamic = np.zeros((3, 5), bool)
+    dynamic[1, 3] = True
+    init = static_scene_flow(flow_gt, dynamic)
+    assert np.isfinite(init).all() and init[1, 3, 0] in (2.0, 3.0, 4.0)  # a static neighbour's flow, not 40
+    assert init[0, 0, 0] in (0.0, 1.0) and np.array_equal(init[2], flow_gt[2])

@@ -160,11 +160,13 @@ class UpdateOperator(nn.Module):
         return F.relu(s8 + coarse[0] + coarse[1])
 
     def forward(self, img0: torch.Tensor, img1: torch.Tensor, iterations: int | None = None,
-                all_iterations: bool | None = None) -> FlowPrediction:
+                all_iterations: bool | None = None, flow_init: torch.Tensor | None = None) -> FlowPrediction:
         """img0, img1 (B, 3, H, W) float RGB in [0, 1]; any H, W (padded to multiples of 8 internally).
 
         ``all_iterations`` (default: in training mode) upsamples every iteration's outputs for the
-        sequence loss; otherwise only the last iteration's are returned.
+        sequence loss; otherwise only the last iteration's are returned. ``flow_init`` (B, 2, H, W) [px]:
+        the flow to start from (DROID-SLAM starts from the flow the current poses and depths induce);
+        it is averaged onto the 1/8 grid.
         """
         if img0.ndim != 4 or img0.shape[1] != 3 or img0.shape != img1.shape:
             raise ModelInputError(f"img0, img1: expected two (B, 3, H, W) RGB batches, got {tuple(img0.shape)}, "
@@ -175,6 +177,8 @@ class UpdateOperator(nn.Module):
             raise ModelInputError(f"iterations: must be >= 1, got {iterations}")
         batch, _, height, width = img0.shape
         pad_h, pad_w = (-height) % STRIDE, (-width) % STRIDE
+        if flow_init is not None and flow_init.shape != (batch, 2, height, width):
+            raise ModelInputError(f"flow_init: expected {(batch, 2, height, width)}, got {tuple(flow_init.shape)}")
         if pad_h or pad_w:
             img0 = F.pad(img0, (0, pad_w, 0, pad_h), mode="replicate")
             img1 = F.pad(img1, (0, pad_w, 0, pad_h), mode="replicate")
@@ -185,6 +189,9 @@ class UpdateOperator(nn.Module):
         hidden, context = torch.tanh(hidden), F.relu(context)
         coords0 = coords_grid(batch, *fmap0.shape[-2:], device=img0.device)
         flow = torch.zeros_like(coords0)
+        if flow_init is not None:
+            padded = F.pad(flow_init, (0, pad_w, 0, pad_h), mode="replicate")
+            flow = F.avg_pool2d(padded, STRIDE) / STRIDE
         dynamic = torch.zeros_like(coords0[:, :1])  # logits; PVO would seed them from the panoptic masks
         out = FlowPrediction([], [], [])
         for k in range(iterations):

@@ -61,23 +61,37 @@ class LearnedFlow:
         size = (self.width, max(round(height * self.width / width), 8))
         return cv2.resize(img, size, interpolation=cv2.INTER_AREA if self.width < width else cv2.INTER_LINEAR)
 
-    def estimate(self, img0: np.ndarray, img1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(flow (H, W, 2) [px], confidence (H, W), dynamic-mask probability (H, W)), all float32."""
+    def estimate(self, img0: np.ndarray, img1: np.ndarray,
+                 init: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(flow (H, W, 2) [px], confidence (H, W), dynamic-mask probability (H, W)), all float32.
+
+        ``init`` (H, W, 2) [px]: optional flow to start the update iterations from (e.g. the flow the
+        predicted pose and depth induce), as DROID-SLAM starts from its reprojection.
+        """
         rgb0, rgb1 = _as_rgb(img0, "img0"), _as_rgb(img1, "img1")
         if rgb0.shape != rgb1.shape:
             raise OdometryInputError(f"img1: expected the size of img0 {rgb0.shape[:2]}, got {rgb1.shape[:2]}")
         height, width = rgb0.shape[:2]
         net0, net1 = self._resized(rgb0), self._resized(rgb1)
+        h_net, w_net = net0.shape[:2]
+        flow_init = None
+        if init is not None:
+            init = np.asarray(init, dtype=np.float32)
+            if init.shape != (height, width, 2) or not np.isfinite(init).all():
+                raise OdometryInputError(f"init: expected a finite {(height, width, 2)} flow, got {init.shape}")
+            if (h_net, w_net) != (height, width):
+                init = cv2.resize(init, (w_net, h_net), interpolation=cv2.INTER_AREA)
+                init = init * np.array([w_net / width, h_net / height], dtype=np.float32)
+            flow_init = torch.from_numpy(np.ascontiguousarray(init)).permute(2, 0, 1)[None].to(self.device)
 
         def tensor(img: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255.0).to(self.device)
 
         with torch.inference_mode():
-            pred = self.model(tensor(net0), tensor(net1), iterations=self.iterations, all_iterations=False)
+            pred = self.model(tensor(net0), tensor(net1), iterations=self.iterations, all_iterations=False, flow_init=flow_init)
         flow = pred.flow[0].permute(1, 2, 0).cpu().numpy()
         confidence = pred.confidence[0, 0].cpu().numpy()
         dynamic = pred.dynamic[0, 0].cpu().numpy()
-        h_net, w_net = net0.shape[:2]
         if (h_net, w_net) != (height, width):
             flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
             flow *= np.array([width / w_net, height / h_net], dtype=np.float32)
@@ -85,6 +99,8 @@ class LearnedFlow:
             dynamic = cv2.resize(dynamic, (width, height), interpolation=cv2.INTER_LINEAR)
         return flow.astype(np.float32), confidence.astype(np.float32), dynamic.astype(np.float32)
 
+    # No ``init`` here on purpose: the odometry stage passes its pose-predicted flow to front ends whose
+    # ``__call__`` takes one, and starting from it made this network worse (docs/odometry.md, "guided" rows).
     def __call__(self, img0: np.ndarray, img1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flow, confidence, _ = self.estimate(img0, img1)
         return flow, confidence

@@ -126,3 +126,16 @@ def test_bad_configs_and_inputs_raise_clear_errors():
         model(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 24))
     with pytest.raises(ModelInputError, match="iterations"):
         model(*images(1, 16, 16), iterations=0)
+
+
+def test_flow_init_is_where_the_iterations_start():
+    torch.manual_seed(0)
+    model = UpdateOperator(TINY).eval()
+    with torch.no_grad():  # a flow head that never moves the flow leaves the (upsampled) initial flow
+        model.flow_head.weight.zero_()
+        model.flow_head.bias.zero_()
+        init = torch.tensor([2.0, -1.0]).view(1, 2, 1, 1).expand(1, 2, 40, 64).contiguous()
+        pred = model(*images(1, 40, 64), flow_init=init)
+    assert torch.allclose(pred.flow[..., 8:32, 8:56], init[..., 8:32, 8:56], atol=1e-4)
+    with pytest.raises(ModelInputError, match="flow_init"):
+        model(*images(1, 40, 64), flow_init=init[..., :32, :])
