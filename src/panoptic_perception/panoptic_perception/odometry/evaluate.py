@@ -214,10 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "config": OdometryConfig().__dict__,
                                "sequences": []}
-    label_fn = upfuse_inputs(args.model_dir) if args.labels == "upfuse" else gt_inputs
     for scenario in args.scenarios:
         for seed in args.seeds:
             frames, rig = make_sequence(scenario, seed, args.frames, args.rig)
+            label_fn = upfuse_inputs(args.model_dir) if args.labels == "upfuse" else gt_inputs  # fresh tracker per sequence
             inputs = [label_fn(f) for f in tqdm(frames, desc="panoptic input", leave=False)]
             rows = evaluate_sequence(frames, rig, inputs, args.methods, OdometryConfig())
             truth = np.stack([f.T_world_lidar for f in frames])
