@@ -79,8 +79,8 @@ class PerceptionNode(Node):
                                     "uncertainty (1 keeps all)", (0.0, 1.0)),
             threads=fusion.threads,
         )
-        self.lidar_timeout_ns = int(declare(self, "lidar_timeout_ms", 300.0, "images stamped this long after the newest "
-                                            "sweep (or the first image) run camera-only", (1.0, 60_000.0)) * _MS)
+        self.lidar_timeout_ns = int(declare(self, "lidar_timeout_ms", 300.0, "an image runs camera-only when the LiDAR "
+                                            "was silent this long, in sensor stamps and wall time", (1.0, 60_000.0)) * _MS)
         self.min_lidar_points = declare(self, "camera_only.min_lidar_points", 100, "a sweep with fewer points is "
                                         "degraded: its images run camera-only", (0, 10_000_000))
         self.lidar_frame = declare(self, "lidar_frame", "lidar", "LiDAR frame of camera-only clouds until a sweep names it")
@@ -125,10 +125,12 @@ class PerceptionNode(Node):
         self.create_timer(0.01, self._release)  # sweeps whose cameras timed out
         self.processed = 0  # sweeps
         self.camera_only_frames = 0  # outputs of the camera-only fallback
-        # LiDAR silence is measured in sensor stamps (robust to processing lag and replay rate): image stamp minus the
-        # newest sweep's stamp, or minus the first image's stamp while no sweep has arrived yet.
+        # LiDAR silence must hold in sensor stamps (image stamp minus the newest sweep's, or the first image's while no
+        # sweep came) and in wall time since the last sweep callback: under overload images are taken while sweeps
+        # still wait in their queue, so their stamps alone would run a spurious (and slow) camera-only frame.
         self.last_lidar_stamp_ns: int | None = None
         self.first_image_stamp_ns: int | None = None
+        self.last_lidar_wall_ns: int | None = None  # monotonic time of the last sweep callback or the first image
 
     # Inputs
     def _on_cloud(self, msg: PointCloud2, info: Any) -> None:  # two parameters: rclpy passes the MessageInfo
@@ -140,6 +142,7 @@ class PerceptionNode(Node):
             return
         stamp = stamp_to_ns(msg.header.stamp)
         self.last_lidar_stamp_ns = max(stamp, self.last_lidar_stamp_ns or stamp)
+        self.last_lidar_wall_ns = time.monotonic_ns()
         self.lidar_frame = msg.header.frame_id or self.lidar_frame
         self.sync.add_lidar(stamp, msg, time.monotonic_ns())
         self._release()
@@ -156,9 +159,13 @@ class PerceptionNode(Node):
         stamp = stamp_to_ns(msg.header.stamp)
         self.sync.add_image(name, stamp, msg, time.monotonic_ns())
         self._release()
+        now_ns = time.monotonic_ns()
         if self.first_image_stamp_ns is None:
             self.first_image_stamp_ns = stamp
+        if self.last_lidar_wall_ns is None:
+            self.last_lidar_wall_ns = now_ns
         silent_ns = stamp - (self.last_lidar_stamp_ns if self.last_lidar_stamp_ns is not None else self.first_image_stamp_ns)
+        silent_ns = min(silent_ns, now_ns - self.last_lidar_wall_ns)
         if self.pipeline.camera_only is not None and silent_ns > self.lidar_timeout_ns:
             self._process_camera_only(name, msg, f"no LiDAR sweep for {silent_ns / _MS:.0f} ms")
 

@@ -136,3 +136,37 @@ def test_a_sweep_with_too_few_points_is_answered_camera_only_with_its_stamp(ros_
     assert status.reason == "LiDAR degraded: 10 points < 100"
     assert stamp_to_ns(cloud_msg.header.stamp) == sensor.stamp_ns and cloud_msg.width > 10  # camera pixels, not the sweep
     assert perception.processed == 1 and perception.camera_only_frames == 1
+
+
+def test_a_busy_node_with_sweeps_still_arriving_does_not_fall_back(ros_context, tiny_upfuse_dir, tiny_deepdps_dir):
+    """Under overload images are taken while sweeps wait in their queue: their stamps run ahead of the newest
+    sweep's, but the LiDAR is not silent in wall time, so no camera-only frame; once it is silent in both, one."""
+    import time
+
+    from tf2_msgs.msg import TFMessage
+
+    from panoptic_perception.nodes.perception_node import PerceptionNode
+
+    frame = next(iter(simulate(SceneConfig(seed=5), make_rig("tiny"), 1)))
+    image = frame.sensor.cameras["front"]
+    perception = PerceptionNode(context=ros_context, parameter_overrides=[
+        Parameter("model_dir", value=str(tiny_upfuse_dir)), Parameter("threads", value=1),
+        Parameter("image_size", value=[64, 160]), Parameter("camera_only.model_dir", value=str(tiny_deepdps_dir)),
+        Parameter("lidar_timeout_ms", value=300.0)])
+    messages = {topic: msg for topic, _, msg in m.frame_messages(frame, ground_truth=False)}
+    perception._on_tf_static(TFMessage(transforms=m.static_transforms({"front": image.camera}, np.eye(4),
+                                                                      frame.sensor.lidar_frame)))
+    perception._on_info("front", messages["cameras/front/camera_info"])
+    assert perception._calibrated("front")
+    late = copy.deepcopy(messages["cameras/front/image"])
+    late.header.stamp = ns_to_stamp(image.stamp_ns + 1_000_000_000)  # 1 s after the newest sweep's stamp
+
+    perception.last_lidar_stamp_ns = image.stamp_ns
+    perception.last_lidar_wall_ns = time.monotonic_ns()  # a sweep callback just ran
+    perception._on_image("front", late)
+    assert perception.camera_only_frames == 0
+
+    perception.last_lidar_wall_ns = time.monotonic_ns() - 1_000_000_000  # and none for a second since
+    perception._on_image("front", late)
+    assert perception.camera_only_frames == 1
+    perception.destroy_node()
