@@ -5,4 +5,6 @@ set -eo pipefail
 source /opt/ros/jazzy/setup.bash
 # shellcheck disable=SC1091
 source /workspace/install/setup.bash
+# Whole sweeps and images over shared memory (Fast DDS's default segment loses most of them; docs/benchmarks.md).
+export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-/workspace/install/panoptic_bringup/share/panoptic_bringup/config/fastdds_large_messages.xml}"
 exec "$@"
