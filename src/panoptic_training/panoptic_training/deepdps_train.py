@@ -7,7 +7,6 @@ schedule, checkpoints, resume, CSV log and ``run.json`` are ``Trainer``'s. Singl
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
@@ -48,19 +47,8 @@ class DeepDPSTrainer(Trainer):
     log_fields = DEEPDPS_LOG_FIELDS
 
     def __init__(self, config: ExperimentConfig, resume: bool = False, progress: bool = True) -> None:
-        if config.train.task != "deepdps":
-            raise TrainingConfigError(f"DeepDPSTrainer needs train.task: deepdps, got {config.train.task!r}")
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise TrainingConfigError("DeepDPS training runs in a single process")
-        self.config = config
-        self.world_size, self.distributed, self.rank, self.is_main = 1, False, 0, True
-        self.progress = progress
+        self._start_single_process(config, "deepdps", progress)
         cfg = config.train
-        torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)
-        self.out = Path(cfg.out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
-        config.write(self.out / "config.yaml")
         self.dataset = CameraDepthDataset(config.data, generate=True, progress=progress)
         self.model_config = build_deepdps_config(config.model)
         self.model = DeepDPS(self.model_config)

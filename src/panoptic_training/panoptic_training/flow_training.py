@@ -7,7 +7,6 @@ schedule, checkpoints, resume, CSV log and ``run.json`` are ``Trainer``'s. Singl
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -44,19 +43,8 @@ class FlowTrainer(Trainer):
     log_fields = FLOW_LOG_FIELDS
 
     def __init__(self, config: ExperimentConfig, resume: bool = False, progress: bool = True) -> None:
-        if config.train.task != "flow":
-            raise TrainingConfigError(f"FlowTrainer needs train.task: flow, got {config.train.task!r}")
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise TrainingConfigError("flow training runs in a single process")
-        self.config = config
-        self.world_size, self.distributed, self.rank, self.is_main = 1, False, 0, True
-        self.progress = progress
+        self._start_single_process(config, "flow", progress)
         cfg = config.train
-        torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)
-        self.out = Path(cfg.out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
-        config.write(self.out / "config.yaml")
         self.dataset = FlowPairDataset(config.data, generate=True, progress=progress)
         self.model_config = build_flow_config(config)
         self.model = UpdateOperator(self.model_config)

@@ -139,6 +139,21 @@ class Trainer:
         )
 
     # -- setup -------------------------------------------------------------------------------------------------
+    def _start_single_process(self, config: ExperimentConfig, task: str, progress: bool) -> None:
+        """The common start of the trainers of other tasks (``deepdps``, ``flow``), which run in one process."""
+        if config.train.task != task:
+            raise TrainingConfigError(f"{type(self).__name__} needs train.task: {task}, got {config.train.task!r}")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise TrainingConfigError(f"{task} training runs in a single process")
+        self.config = config
+        self.world_size, self.distributed, self.rank, self.is_main = 1, False, 0, True
+        self.progress = progress
+        torch.set_num_threads(config.train.threads)
+        torch.manual_seed(config.train.seed)
+        self.out = Path(config.train.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        config.write(self.out / "config.yaml")
+
     def _build_model(self) -> nn.Module:
         mcfg = self.config.model
         if self.config.train.task == "camera_pretrain":
