@@ -72,6 +72,12 @@ def dense_depth(model: Any, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return prediction.depth.numpy().astype(np.float32), prediction.uncertainty.numpy().astype(np.float32)
 
 
+def depth_init_from(model_dir: str | Path) -> Any:
+    """RGB -> DeepDPS metric depth [m]: the odometry's inverse-depth initialisation beyond the LiDAR."""
+    model = load_deepdps(model_dir)
+    return lambda rgb: dense_depth(model, rgb)[0]
+
+
 class CameraOnlyStage:
     """DeepDPS per camera image, back-projected into the LiDAR frame."""
 

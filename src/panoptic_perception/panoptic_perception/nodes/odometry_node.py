@@ -22,6 +22,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from panoptic_msgs.msg import TrackArray
 
+from ..camera_only import depth_init_from
 from ..core import CameraImage, LidarCameraSynchronizer, PanopticCloud, SyncConfig, TransformLookupError, TransformTree
 from ..odometry import OdometryConfig, OdometryInputError, OdometryResult, PanopticOdometry, make_flow_estimator
 from ..odometry.config import FIELDS
@@ -64,6 +65,9 @@ class OdometryNode(Node):
         self.path_length = declare(self, "path_length", 10_000, "poses kept in perception/path", (1, 10_000_000))
         flow_name = declare(self, "flow.name", "dis", "flow front end: dis (OpenCV DIS) | learned (update operator)")
         flow_model = declare(self, "flow.model_dir", "models/update_operator_cpu", "model of the learned flow front end")
+        depth_model = declare(self, "depth_init.model_dir", "", "DeepDPS model whose depth initialises the pixels no "
+                              "LiDAR point reaches ('' = nearest LiDAR pixel; about 1 s per image on a 2-core CPU)")
+        self.depth_init = depth_init_from(depth_model) if depth_model else None
         self.config = declare_odometry_config(self)
         self.flow = make_flow_estimator(flow_name, **({"model_dir": flow_model} if flow_name == "learned" else {}))
         cameras = [self.camera] if self.camera else []
@@ -167,7 +171,7 @@ class OdometryNode(Node):
         try:
             if self.stage is None:
                 T_base_lidar = self.tf.lookup(self.base_frame, lidar_frame)
-                self.stage = PanopticOdometry(self.config, self.flow, T_base_lidar)
+                self.stage = PanopticOdometry(self.config, self.flow, T_base_lidar, self.depth_init)
             fields = msg_to_panoptic_array(msg)
             points = np.column_stack([fields["x"], fields["y"], fields["z"], fields["intensity"]]).astype(np.float32)
             cloud = PanopticCloud(synced.lidar_stamp_ns, points, fields["class_id"], fields["instance_id"], fields["score"],

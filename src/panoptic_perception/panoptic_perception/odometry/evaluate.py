@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..camera_only import depth_init_from
 from ..core import PanopticCloud, unpack_label
 from ..metrics import ate, rpe_frame_to_frame
 from .config import OdometryConfig
@@ -45,6 +46,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
              "occlusion_heavy": True, "speed_scale": 1.5},
 }
 METHODS = ("pvo", "pvo-image-labels", "no-panoptic", "lidar-path", "kiss-icp")
+EXTRA_METHODS = ("pvo-deepdps-depth",)  # PVO with DeepDPS depth beyond the LiDAR (about 1 s more per frame)
 
 
 def make_sequence(scenario: str, seed: int, frames: int, rig_name: str) -> tuple[list[Any], Any]:
@@ -79,9 +81,10 @@ def upfuse_inputs(model_dir: str) -> Callable[[Any], tuple[PanopticCloud, set[in
 
 
 def run_stage(frames: list[Any], inputs: list[tuple[PanopticCloud, set[int]]], rig: Any, config: OdometryConfig,
-              use_camera: bool = True, camera: str = "front", image_labels: bool = False) -> tuple[np.ndarray, float, list[str]]:
+              use_camera: bool = True, camera: str = "front", image_labels: bool = False,
+              depth_init: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, float, list[str]]:
     """T_odom_lidar per sweep, mean ms per frame, and the mode of each frame."""
-    stage = PanopticOdometry(config, T_base_lidar=rig.T_base_lidar)
+    stage = PanopticOdometry(config, T_base_lidar=rig.T_base_lidar, depth_init=depth_init)
     poses, modes, elapsed = [], [], 0.0
     for frame, (cloud, moving) in zip(frames, inputs, strict=True):
         image = frame.sensor.cameras.get(camera) if use_camera else None
@@ -123,7 +126,8 @@ def scores(estimate: np.ndarray, frames: list[Any]) -> dict[str, float]:
 
 
 def evaluate_sequence(frames: list[Any], rig: Any, inputs: list[tuple[PanopticCloud, set[int]]],
-                      methods: Iterable[str], base: OdometryConfig) -> dict[str, dict[str, Any]]:
+                      methods: Iterable[str], base: OdometryConfig, deepdps_dir: str = "models/deepdps_cpu"
+                      ) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     for method in methods:
         if method == "kiss-icp":
@@ -131,8 +135,9 @@ def evaluate_sequence(frames: list[Any], rig: Any, inputs: list[tuple[PanopticCl
             modes: list[str] = []
         else:
             config = OdometryConfig(**{**base.__dict__, "panoptic": method != "no-panoptic"})
+            depth_init = depth_init_from(deepdps_dir) if method == "pvo-deepdps-depth" else None
             poses, ms, modes = run_stage(frames, inputs, rig, config, use_camera=method != "lidar-path",
-                                         image_labels=method == "pvo-image-labels")
+                                         image_labels=method == "pvo-image-labels", depth_init=depth_init)
         rows[method] = {**scores(poses, frames), "ms_per_frame": ms, "poses": poses.tolist(),
                         "visual_share": float(np.mean([m == "visual" for m in modes])) if modes else None}
     return rows
@@ -203,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[2000])
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--rig", default="hdl64-front")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS + EXTRA_METHODS))
+    ap.add_argument("--deepdps-dir", default="models/deepdps_cpu", help="model of the pvo-deepdps-depth row")
     ap.add_argument("--labels", choices=("gt", "upfuse"), default="gt")
     ap.add_argument("--model-dir", default="models/upfuse_cpu")
     ap.add_argument("--out", type=Path, default=Path("out/odometry_eval.json"))
@@ -219,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             frames, rig = make_sequence(scenario, seed, args.frames, args.rig)
             label_fn = upfuse_inputs(args.model_dir) if args.labels == "upfuse" else gt_inputs  # fresh tracker per sequence
             inputs = [label_fn(f) for f in tqdm(frames, desc="panoptic input", leave=False)]
-            rows = evaluate_sequence(frames, rig, inputs, args.methods, OdometryConfig())
+            rows = evaluate_sequence(frames, rig, inputs, args.methods, OdometryConfig(), args.deepdps_dir)
             truth = np.stack([f.T_world_lidar for f in frames])
             dyn = float(np.mean([np.isin(unpack_label(f.point_label)[1], [o.instance_id for o in f.objects if o.moving]).mean()
                                  for f in frames]))

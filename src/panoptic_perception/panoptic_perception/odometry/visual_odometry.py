@@ -19,7 +19,7 @@ in the odom frame, order x, y, z, rx, ry, rz.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,9 +62,13 @@ class PanopticOdometry:
     """One ``process`` call per sweep; state is the keyframe window, the local LiDAR map and the last pose."""
 
     def __init__(self, config: OdometryConfig | None = None, flow: FlowEstimator | None = None,
-                 T_base_lidar: np.ndarray | None = None) -> None:
+                 T_base_lidar: np.ndarray | None = None, depth_init: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """``depth_init``: RGB (H, W, 3) -> metric depth (H, W) [m], 0 = unknown (e.g. DeepDPS through
+        ``camera_only.dense_depth``); it initialises the inverse depth of pixels no LiDAR point reaches, which
+        otherwise take their nearest LiDAR neighbour's. The LiDAR still anchors the scale."""
         self.config = config or OdometryConfig()
         self.flow = flow if flow is not None else DISFlow()
+        self.depth_init = depth_init
         self.T_base_lidar = np.eye(4) if T_base_lidar is None else np.asarray(T_base_lidar, dtype=np.float64)
         if self.T_base_lidar.shape != (4, 4):
             raise OdometryInputError(f"T_base_lidar: expected (4, 4), got {self.T_base_lidar.shape}")
@@ -144,11 +148,26 @@ class PanopticOdometry:
             c = grid.scale // 2
             raster.class_id, raster.instance_id = (np.asarray(a, dtype=np.int64)[c::grid.scale, c::grid.scale]
                                                    [: grid.height, : grid.width] for a in self._pixels)
-        measured = raster.disps[raster.disps > 0]
-        disps0 = fill_nearest(raster.disps, float(np.median(measured)) if len(measured) else 0.05)
+        disps0 = self._initial_disps(image, grid, raster.disps)
         return Keyframe(self._frames, grid.crop(image.rgb, self.config.flow_downsample), pose,
                         torch.from_numpy(disps0).to(DT), torch.from_numpy(raster.disps).to(DT), raster.class_id,
                         raster.instance_id)
+
+    def _initial_disps(self, image: CameraImage, grid: ReducedGrid, lidar_disps: np.ndarray) -> np.ndarray:
+        """LiDAR inverse depth where a point projects; elsewhere ``depth_init``'s, else the nearest LiDAR pixel's."""
+        measured = lidar_disps[lidar_disps > 0]
+        default = float(np.median(measured)) if len(measured) else 0.05
+        if self.depth_init is None:
+            return fill_nearest(lidar_disps, default)
+        depth = np.asarray(self.depth_init(image.rgb), dtype=np.float64)
+        if depth.shape != image.rgb.shape[:2]:
+            raise OdometryInputError(f"depth_init: expected a {image.rgb.shape[:2]} depth image, got {depth.shape}")
+        c = grid.scale // 2
+        sampled = depth[c::grid.scale, c::grid.scale][: grid.height, : grid.width]
+        prior = np.zeros_like(lidar_disps)
+        known = np.isfinite(sampled) & (sampled > 0)
+        prior[known] = 1.0 / sampled[known]
+        return np.where(lidar_disps > 0, lidar_disps, fill_nearest(prior, default))
 
     def _restart_window(self, image: CameraImage, xyz: np.ndarray, cls: np.ndarray, ids: np.ndarray,
                         T_odom_lidar_sweep: np.ndarray, t_sweep: float) -> None:

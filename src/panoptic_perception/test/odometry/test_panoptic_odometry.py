@@ -179,3 +179,34 @@ def test_image_panoptic_labels_replace_the_projected_ones(drive):
     classes, _ = results[-1].panoptic
     expected = truth.semantic[2::4, 2::4][: classes.shape[0], : classes.shape[1]]
     np.testing.assert_array_equal(classes, expected)  # every pixel is labelled: VPS only renames instances
+
+
+def _first_keyframe(frame, rig, depth_init=None):
+    stage = PanopticOdometry(OdometryConfig(**FAST), T_base_lidar=rig.T_base_lidar, depth_init=depth_init)
+    cloud, moving = _inputs(frame)
+    stage.process(cloud, moving, frame.sensor.cameras["front"], frame.sensor.point_time)
+    return stage.window.keyframes[0]
+
+
+def test_a_dense_depth_init_initialises_the_pixels_no_lidar_point_reaches(drive):
+    """DeepDPS (or any depth image) seeds the inverse depth beyond the LiDAR; LiDAR pixels keep their measurement."""
+    frames, rig = drive
+    frame = frames[0]
+    truth = frame.cameras["front"].depth
+    plain = _first_keyframe(frame, rig)
+    primed = _first_keyframe(frame, rig, depth_init=lambda rgb: truth)
+    lidar = plain.disps_sens.numpy() > 0
+    np.testing.assert_array_equal(primed.disps.numpy()[lidar], plain.disps.numpy()[lidar])
+    sampled = truth[2::4, 2::4][: lidar.shape[0], : lidar.shape[1]]
+    beyond = ~lidar & (sampled > 0)
+    assert beyond.sum() > 100  # the camera sees above the LiDAR's upper beam
+    np.testing.assert_allclose(primed.disps.numpy()[beyond], 1.0 / sampled[beyond], rtol=1e-5)
+    error_plain = np.abs(1.0 / plain.disps.numpy()[beyond] - sampled[beyond]).mean()
+    error_primed = np.abs(1.0 / primed.disps.numpy()[beyond] - sampled[beyond]).mean()
+    assert error_primed < 1e-3 < error_plain
+
+
+def test_a_depth_init_of_the_wrong_size_is_rejected(drive):
+    frames, rig = drive
+    with pytest.raises(OdometryInputError, match="depth_init"):
+        _first_keyframe(frames[0], rig, depth_init=lambda rgb: np.ones((10, 10)))

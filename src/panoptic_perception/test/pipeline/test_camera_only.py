@@ -13,7 +13,14 @@ import pytest
 import torch
 
 from panoptic_datasets.world import SceneConfig, make_rig, simulate
-from panoptic_perception.camera_only import CameraOnlyConfig, CameraOnlyConfigError, CameraOnlyStage, dense_depth, load_deepdps
+from panoptic_perception.camera_only import (
+    CameraOnlyConfig,
+    CameraOnlyConfigError,
+    CameraOnlyStage,
+    dense_depth,
+    depth_init_from,
+    load_deepdps,
+)
 from panoptic_perception.core import SensorFrame
 from panoptic_perception.pipeline import MODE_CAMERA_ONLY, MODE_FUSION, PerceptionPipeline, PipelineConfig, PipelineConfigError
 
@@ -87,6 +94,12 @@ def test_dense_depth_is_the_prediction_at_the_image_size(tiny_deepdps_dir, frame
     depth, uncertainty = dense_depth(load_deepdps(tiny_deepdps_dir), rgb)
     assert depth.shape == uncertainty.shape == rgb.shape[:2] and depth.dtype == np.float32
     assert np.all((depth > 0) & (depth < 80.0)) and np.all((uncertainty >= 0) & (uncertainty < 1))
+
+
+def test_the_odometry_depth_initialisation_is_the_dense_depth(tiny_deepdps_dir, frame):
+    rgb = frame.cameras["front"].rgb
+    expected, _ = dense_depth(load_deepdps(tiny_deepdps_dir), rgb)
+    np.testing.assert_array_equal(depth_init_from(tiny_deepdps_dir)(rgb), expected)
 
 
 def test_missing_model_and_bad_settings_are_clear_errors(tiny_upfuse_dir, tmp_path, frame):
