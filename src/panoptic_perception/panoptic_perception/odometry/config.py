@@ -43,6 +43,7 @@ class OdometryConfig:
     lidar_map_scans: int = 10  # scans kept in the local map (odom frame, moving things removed)
     lidar_max_distance: float = 1.5  # [m] ICP correspondence gate
     lidar_min_range: float = 2.0  # [m] returns closer than this (the ego vehicle) are ignored
+    lidar_fusion: bool = False  # also register every sweep and fuse it with the visual pose by their information
 
     def __post_init__(self) -> None:
         for name, (_, value_range) in FIELDS.items():
@@ -96,4 +97,5 @@ FIELDS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "lidar_map_scans": ("scans kept in the local LiDAR map", (1, 200)),
     "lidar_max_distance": ("ICP correspondence gate [m]", (0.01, 50.0)),
     "lidar_min_range": ("returns closer than this are ignored [m]", (0.0, 50.0)),
+    "lidar_fusion": ("fuse scan-to-map ICP with every visual pose, weighted by their information", None),
 }

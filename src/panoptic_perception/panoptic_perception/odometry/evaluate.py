@@ -46,7 +46,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
              "occlusion_heavy": True, "speed_scale": 1.5},
 }
 METHODS = ("pvo", "pvo-image-labels", "no-panoptic", "lidar-path", "kiss-icp")
-EXTRA_METHODS = ("pvo-deepdps-depth",)  # PVO with DeepDPS depth beyond the LiDAR (about 1 s more per frame)
+EXTRA_METHODS = (
+    "pvo-deepdps-depth",  # PVO with DeepDPS depth beyond the LiDAR (about 1 s more per frame)
+    "pvo-lidar-fusion",  # PVO with every sweep's ICP fused in by information (OdometryConfig.lidar_fusion)
+)
 
 
 def make_sequence(scenario: str, seed: int, frames: int, rig_name: str) -> tuple[list[Any], Any]:
@@ -134,7 +137,8 @@ def evaluate_sequence(frames: list[Any], rig: Any, inputs: list[tuple[PanopticCl
             poses, ms = run_kiss_icp(frames)
             modes: list[str] = []
         else:
-            config = OdometryConfig(**{**base.__dict__, "panoptic": method != "no-panoptic"})
+            config = OdometryConfig(**{**base.__dict__, "panoptic": method != "no-panoptic",
+                                       "lidar_fusion": base.lidar_fusion or method == "pvo-lidar-fusion"})
             depth_init = depth_init_from(deepdps_dir) if method == "pvo-deepdps-depth" else None
             poses, ms, modes = run_stage(frames, inputs, rig, config, use_camera=method != "lidar-path",
                                          image_labels=method == "pvo-image-labels", depth_init=depth_init)

@@ -119,7 +119,7 @@ class PanopticOdometry:
         reason = self._camera_problem(image)
         result = None
         if not reason and self.window is not None and not self.window.empty:
-            result, reason = self._visual(cloud, xyz, cls, ids, moving, image)
+            result, reason = self._visual(cloud, xyz, cls, ids, moving, image, dynamic, point_time)
         if result is None:
             result = self._lidar(cloud, xyz, point_time, dynamic, reason)
             self.window = None
@@ -181,7 +181,7 @@ class PanopticOdometry:
         self._last = (image.stamp_ns * 1e-9, T_odom_lidar_img)
 
     def _visual(self, cloud: PanopticCloud, xyz: np.ndarray, cls: np.ndarray, ids: np.ndarray, moving: set[int],
-                image: CameraImage) -> tuple[OdometryResult | None, str]:
+                image: CameraImage, dynamic: np.ndarray, point_time: np.ndarray | None) -> tuple[OdometryResult | None, str]:
         assert self.window is not None
         t0 = time.perf_counter()
         t_img, t_sweep = image.stamp_ns * 1e-9, cloud.stamp_ns * 1e-9
@@ -208,9 +208,31 @@ class PanopticOdometry:
         # Left perturbation of G -> body perturbation of the LiDAR: xi_b = -Ad(T_lidar_cam) xi.
         Ad = motion.adjoint(np.linalg.inv(T_cam_lidar))
         cov_body = Ad @ est.covariance @ Ad.T
+        if self.config.lidar_fusion and self.lidar.ready:
+            T_fused, cov_body = self._fuse_lidar(T_odom_lidar, cov_body, xyz, dynamic, point_time)
+            correction = T_fused @ np.linalg.inv(T_odom_lidar)  # re-anchor the VO world on the fused pose
+            self._T_odom_vo = correction @ self._T_odom_vo
+            self._last = (t_img, correction @ self._last[1])
+            T_odom_lidar = T_fused
         return self._result(cloud.stamp_ns, T_odom_lidar, cov_body, MODE_VISUAL, "", est.keyframe, est.static_share,
                             est.dynamic_share, {"visual": 1e3 * (time.perf_counter() - t0)},
                             (est.class_id, est.instance_id)), ""
+
+    def _fuse_lidar(self, T_visual: np.ndarray, cov_visual: np.ndarray, xyz: np.ndarray, dynamic: np.ndarray,
+                    point_time: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Information-weighted mean of the visual pose and scan-to-map ICP started from it (body perturbations).
+
+        Where the scan is degenerate (a straight street of planes leaves the forward axis unconstrained) its
+        information there is small and the visual pose decides; where the camera sees mostly moving things, the
+        LiDAR does.
+        """
+        icp = self.lidar.register(_deskew(xyz, point_time, self._velocity), dynamic, T_visual)
+        Ad = motion.adjoint(icp.T)  # xi_left = Ad(T) xi_body, so the body information is Ad^T H Ad
+        info_lidar = Ad.T @ icp.information @ Ad / max(icp.rmse, 1e-3) ** 2
+        info_visual = np.linalg.pinv(cov_visual)
+        delta = motion.log(np.linalg.inv(T_visual) @ icp.T)
+        cov = np.linalg.pinv(info_visual + info_lidar)
+        return T_visual @ motion.exp(cov @ info_lidar @ delta), cov
 
     def _lidar(self, cloud: PanopticCloud, xyz: np.ndarray, point_time: np.ndarray | None, dynamic: np.ndarray,
                reason: str) -> OdometryResult:
