@@ -49,6 +49,7 @@ METHODS = ("pvo", "pvo-image-labels", "no-panoptic", "lidar-path", "kiss-icp")
 EXTRA_METHODS = (
     "pvo-deepdps-depth",  # PVO with DeepDPS depth beyond the LiDAR (about 1 s more per frame)
     "pvo-lidar-fusion",  # PVO with every sweep's ICP fused in by information (OdometryConfig.lidar_fusion)
+    "no-panoptic-lidar-fusion",  # the same with the panoptic weighting off
 )
 
 
@@ -137,8 +138,8 @@ def evaluate_sequence(frames: list[Any], rig: Any, inputs: list[tuple[PanopticCl
             poses, ms = run_kiss_icp(frames)
             modes: list[str] = []
         else:
-            config = OdometryConfig(**{**base.__dict__, "panoptic": method != "no-panoptic",
-                                       "lidar_fusion": base.lidar_fusion or method == "pvo-lidar-fusion"})
+            config = OdometryConfig(**{**base.__dict__, "panoptic": not method.startswith("no-panoptic"),
+                                       "lidar_fusion": base.lidar_fusion or method.endswith("lidar-fusion")})
             depth_init = depth_init_from(deepdps_dir) if method == "pvo-deepdps-depth" else None
             poses, ms, modes = run_stage(frames, inputs, rig, config, use_camera=method != "lidar-path",
                                          image_labels=method == "pvo-image-labels", depth_init=depth_init)

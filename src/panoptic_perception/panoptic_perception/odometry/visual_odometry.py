@@ -114,7 +114,8 @@ class PanopticOdometry:
         if point_time is not None and np.shape(point_time) != (len(xyz),):
             raise OdometryInputError(f"point_time: expected ({len(xyz)},), got {np.shape(point_time)}")
         moving = {int(i) for i in moving_ids}
-        dynamic = dynamic_pixels(cls, ids, moving, self.thing_ids, self.config.untracked_dynamic_classes)
+        dynamic = (dynamic_pixels(cls, ids, moving, self.thing_ids, self.config.untracked_dynamic_classes)
+                   if self.config.panoptic else np.zeros(len(xyz), dtype=bool))  # the baseline masks nothing, LiDAR included
         t_sweep = cloud.stamp_ns * 1e-9
         reason = self._camera_problem(image)
         result = None
