@@ -16,11 +16,11 @@ import torch.nn.functional as F
 from panoptic_perception.models.deepdps import DeepDPS, DeepDPSConfig, DeepDPSCriterion, LossWeights
 from panoptic_perception.models.deepdps.losses import scale_invariant_log_loss
 
-from .checkpoint import latest_checkpoint, load_model_weights
-from .config import ExperimentConfig, ModelConfig, load_config
+from .checkpoint import load_model_weights
+from .config import ExperimentConfig, ModelConfig
 from .deepdps_data import CameraBatch, CameraDepthDataset, collate_camera, mirror_camera_sample
-from .errors import CheckpointError, TrainingConfigError
-from .trainer import Trainer, learning_rate
+from .errors import TrainingConfigError
+from .trainer import Trainer, newest_run_checkpoint
 
 DEEPDPS_LOG_FIELDS = ("step", "epoch", "loss", "loss_ce", "loss_mask", "loss_dice", "loss_semantic", "loss_depth",
                       "loss_depth_backup", "loss_depth_lidar", "loss_s2d", "loss_d2s", "lr", "seconds")
@@ -57,19 +57,10 @@ class DeepDPSTrainer(Trainer):
             self.model_config.num_classes, self.model_config.thing_class_ids, self.model_config.max_depth,
             build_loss_weights(cfg.loss_weights), num_points=cfg.loss_points, backup_query=self.model_config.backup_query,
         )
-        self.step = 0
-        self.seconds_before = 0.0
-        if resume:
-            self._resume()
-        self.ddp = self.model
+        self._finish_single_process(resume)
 
     def make_batch(self, step: int) -> CameraBatch:
-        rng = np.random.default_rng([self.config.train.seed, step, 0, 1])
-        samples = []
-        for i in self.batch_indices(step):
-            sample = self.dataset[i]
-            samples.append(mirror_camera_sample(sample) if rng.random() < self.config.data.flip_y_prob else sample)
-        return collate_camera(samples, self.config.train.label_stride)
+        return collate_camera(self._mirrored_samples(step, mirror_camera_sample), self.config.train.label_stride)
 
     def deepdps_loss(self, batch: CameraBatch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         mode = self.config.train.depth_supervision
@@ -86,30 +77,14 @@ class DeepDPSTrainer(Trainer):
         return losses
 
     def train_step(self, step: int) -> dict[str, float]:
-        ocfg, tcfg = self.config.optim, self.config.train
-        lr = learning_rate(step, ocfg.lr, ocfg.warmup_steps, tcfg.steps, ocfg.poly_power)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.model.train()
-        batch = self.make_batch(step)
-        generator = torch.Generator().manual_seed(int(np.random.default_rng([tcfg.seed, step, 0, 2]).integers(2**62)))
-        losses = self.deepdps_loss(batch, generator)
-        self.optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), ocfg.grad_clip)
-        self.optimizer.step()
-        return {k: float(v.detach()) for k, v in losses.items()} | {"lr": lr}
+        seed = int(np.random.default_rng([self.config.train.seed, step, 0, 2]).integers(2**62))
+        return self._single_process_step(step, lambda batch: self.deepdps_loss(batch, torch.Generator().manual_seed(seed)))
 
 
 def deepdps_from_run(run_dir: str | Path) -> tuple[DeepDPS, ExperimentConfig, int]:
     """The trained DeepDPS of a run (its newest checkpoint), its config and the checkpoint's step."""
     run_dir = Path(run_dir)
-    config = load_config(run_dir / "config.yaml")
-    if config.train.task != "deepdps":
-        raise CheckpointError(f"{run_dir}: a {config.train.task!r} run holds no DeepDPS model")
-    checkpoint = latest_checkpoint(run_dir / "checkpoints")
-    if checkpoint is None:
-        raise CheckpointError(f"{run_dir}: no checkpoint")
+    config, checkpoint = newest_run_checkpoint(run_dir, "deepdps", "DeepDPS model")
     model = DeepDPS(build_deepdps_config(config.model))
     model.load_state_dict(load_model_weights(checkpoint), strict=True)
     return model.eval(), config, int(checkpoint.name.split("_")[-1])

@@ -11,19 +11,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from panoptic_perception.models import save_model
 from panoptic_perception.models.update_operator import UpdateOperator, UpdateOperatorConfig
 
-from .checkpoint import latest_checkpoint, load_model_weights
-from .config import LIGHT_NAMES, ExperimentConfig, load_config
+from .checkpoint import load_model_weights
+from .config import LIGHT_NAMES, ExperimentConfig
 from .data import scene_for_seed, sequence_seeds
-from .errors import CheckpointError, TrainingConfigError
+from .errors import TrainingConfigError
 from .flow_data import FlowBatch, FlowPairDataset, collate_pairs, flow_rig, mirror_pair
 from .flow_loss import FlowLossWeights, flow_sequence_loss
-from .trainer import Trainer, learning_rate
+from .trainer import Trainer, newest_run_checkpoint
 
 FLOW_LOG_FIELDS = ("step", "epoch", "loss", "loss_flow", "loss_confidence", "loss_dynamic", "epe", "lr", "seconds")
 CARD_FILE = "MODEL_CARD.md"
@@ -50,45 +49,23 @@ class FlowTrainer(Trainer):
         self.model = UpdateOperator(self.model_config)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
         self.loss_weights = FlowLossWeights.from_overrides(cfg.loss_weights)
-        self.step = 0
-        self.seconds_before = 0.0
-        if resume:
-            self._resume()
-        self.ddp = self.model
+        self._finish_single_process(resume)
 
     def make_batch(self, step: int) -> FlowBatch:
-        rng = np.random.default_rng([self.config.train.seed, step, 0, 1])
-        samples = []
-        for i in self.batch_indices(step):
-            sample = self.dataset[i]
-            samples.append(mirror_pair(sample) if rng.random() < self.config.data.flip_y_prob else sample)
-        return collate_pairs(samples)
+        return collate_pairs(self._mirrored_samples(step, mirror_pair))
+
+    def flow_loss(self, batch: FlowBatch) -> dict[str, torch.Tensor]:
+        pred = self.model(batch.img0, batch.img1, all_iterations=True)
+        return flow_sequence_loss(pred, batch.flow, batch.valid, batch.dynamic, self.loss_weights)
 
     def train_step(self, step: int) -> dict[str, float]:
-        ocfg, tcfg = self.config.optim, self.config.train
-        lr = learning_rate(step, ocfg.lr, ocfg.warmup_steps, tcfg.steps, ocfg.poly_power)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.model.train()
-        batch = self.make_batch(step)
-        pred = self.model(batch.img0, batch.img1, all_iterations=True)
-        losses = flow_sequence_loss(pred, batch.flow, batch.valid, batch.dynamic, self.loss_weights)
-        self.optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), ocfg.grad_clip)
-        self.optimizer.step()
-        return {k: float(v.detach()) for k, v in losses.items()} | {"lr": lr}
+        return self._single_process_step(step, self.flow_loss)
 
 
 def flow_model_from_run(run_dir: str | Path) -> tuple[UpdateOperator, ExperimentConfig, dict[str, Any]]:
     """The trained update operator of a run (its newest checkpoint), its config and ``run.json`` (+ checkpoint step)."""
     run_dir = Path(run_dir)
-    config = load_config(run_dir / "config.yaml")
-    if config.train.task != "flow":
-        raise CheckpointError(f"{run_dir}: a {config.train.task!r} run holds no flow model")
-    checkpoint = latest_checkpoint(run_dir / "checkpoints")
-    if checkpoint is None:
-        raise CheckpointError(f"{run_dir}: no checkpoint")
+    config, checkpoint = newest_run_checkpoint(run_dir, "flow", "flow model")
     model = UpdateOperator(build_flow_config(config))
     model.load_state_dict(load_model_weights(checkpoint), strict=True)
     summary_path = run_dir / "run.json"

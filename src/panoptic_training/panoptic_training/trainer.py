@@ -40,7 +40,7 @@ from panoptic_perception.models import (
 from .augmentation import augment_sample
 from .camera_pretrain import ENCODER_PREFIX, CameraSemanticModel, camera_semantic_loss
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import ExperimentConfig, ModelConfig
+from .config import ExperimentConfig, ModelConfig, load_config
 from .data import SyntheticPanopticDataset, TrainBatch, collate_samples, sequence_windows
 from .errors import CheckpointError, TrainingConfigError
 from .finetune import group_lr, load_init_weights, parameter_groups
@@ -76,6 +76,17 @@ def corrupt_images(images: torch.Tensor, generator: torch.Generator) -> torch.Te
     flat = images.flatten(0, 1)
     out = [augment_camera(img, generator, flat[(i + 1) % len(flat)] if len(flat) > 1 else None)[0] for i, img in enumerate(flat)]
     return torch.stack(out).view_as(images)
+
+
+def newest_run_checkpoint(run_dir: Path, task: str, what: str) -> tuple[ExperimentConfig, Path]:
+    """The config of a ``train.task: task`` run and its newest checkpoint; ``what`` names the model in errors."""
+    config = load_config(run_dir / "config.yaml")
+    if config.train.task != task:
+        raise CheckpointError(f"{run_dir}: a {config.train.task!r} run holds no {what}")
+    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    if checkpoint is None:
+        raise CheckpointError(f"{run_dir}: no checkpoint")
+    return config, checkpoint
 
 
 def learning_rate(step: int, base: float, warmup: int, total: int, power: float) -> float:
@@ -153,6 +164,34 @@ class Trainer:
         self.out = Path(config.train.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         config.write(self.out / "config.yaml")
+
+    def _finish_single_process(self, resume: bool) -> None:
+        """The common end of those trainers' start: a fresh step count, or the newest checkpoint with ``resume``."""
+        self.step = 0
+        self.seconds_before = 0.0
+        if resume:
+            self._resume()
+        self.ddp = self.model
+
+    def _mirrored_samples(self, step: int, mirror: Any) -> list[Any]:
+        """The step's samples, each mirrored (``mirror(sample)``) with probability ``data.flip_y_prob``."""
+        rng = np.random.default_rng([self.config.train.seed, step, 0, 1])
+        samples = [self.dataset[i] for i in self.batch_indices(step)]
+        return [mirror(sample) if rng.random() < self.config.data.flip_y_prob else sample for sample in samples]
+
+    def _single_process_step(self, step: int, loss_of: Any) -> dict[str, float]:
+        """One optimiser step of a single-process trainer: ``loss_of(batch)`` gives the loss dict (key ``loss``)."""
+        ocfg, tcfg = self.config.optim, self.config.train
+        lr = learning_rate(step, ocfg.lr, ocfg.warmup_steps, tcfg.steps, ocfg.poly_power)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        losses = loss_of(self.make_batch(step))
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), ocfg.grad_clip)
+        self.optimizer.step()
+        return {k: float(v.detach()) for k, v in losses.items()} | {"lr": lr}
 
     def _build_model(self) -> nn.Module:
         mcfg = self.config.model
