@@ -4,7 +4,8 @@ Subscribes ``perception/panoptic_points``, ``perception/tracks`` (tracks faster 
 make the dynamic mask, as in the tracker), ``cameras/<camera>/image`` and ``camera_info``, and ``/tf_static`` (base_link <- LiDAR
 and camera extrinsics). Sweeps and images are paired by stamp (``core.sync``); a sweep's tracks carry
 its stamp. Publishes ``perception/odometry`` (``nav_msgs/Odometry`` with covariance), ``/tf``
-``odom -> base_link`` and ``perception/path``, all stamped with the sweep's stamp.
+``odom -> base_link``, ``perception/path`` and ``perception/odometry_status`` (``PipelineStatus``: mode,
+latency, counters; an offline player paces on it), all stamped with the sweep's stamp.
 """
 
 from __future__ import annotations
@@ -20,11 +21,18 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from panoptic_msgs.msg import TrackArray
+from panoptic_msgs.msg import PipelineStatus, TrackArray
 
 from ..camera_only import depth_init_from
 from ..core import CameraImage, LidarCameraSynchronizer, PanopticCloud, SyncConfig, TransformLookupError, TransformTree
-from ..odometry import OdometryConfig, OdometryInputError, OdometryResult, PanopticOdometry, make_flow_estimator
+from ..odometry import (
+    MODE_VISUAL,
+    OdometryConfig,
+    OdometryInputError,
+    OdometryResult,
+    PanopticOdometry,
+    make_flow_estimator,
+)
 from ..odometry.config import FIELDS
 from ..odometry.motion import adjoint
 from ..ros.conversions import (
@@ -37,6 +45,7 @@ from ..ros.conversions import (
     stamp_to_ns,
     transform_to_matrix,
 )
+from ..ros.diagnostics import pipeline_status_msg
 from ..ros.errors import ConversionError
 from ..ros.parameters import declare
 from ..ros.qos import LATCHED_QOS, OUTPUT_QOS, qos_from_name
@@ -96,6 +105,7 @@ class OdometryNode(Node):
         self.create_subscription(TFMessage, "/tf_static", self._on_tf_static, LATCHED_QOS)
         self.odom_pub = self.create_publisher(Odometry, "perception/odometry", OUTPUT_QOS)
         self.path_pub = self.create_publisher(Path, "perception/path", OUTPUT_QOS)
+        self.status_pub = self.create_publisher(PipelineStatus, "perception/odometry_status", OUTPUT_QOS)
         self.tf_pub = self.create_publisher(TFMessage, "/tf", 100)
         self.path = Path(header=make_header(frame_id=self.odom_frame))
         self.create_timer(0.02, self._release)
@@ -205,6 +215,18 @@ class OdometryNode(Node):
         self.path.poses = (self.path.poses + [PoseStamped(header=header, pose=odom.pose.pose)])[-self.path_length:]
         self.path_pub.publish(self.path)
         self.processed += 1
+        self._publish_status(result)
+
+    def _publish_status(self, result: OdometryResult) -> None:
+        """Visual sweeps count as fusion (camera + LiDAR), the others (start, LiDAR path) as LiDAR-only."""
+        visual = result.mode == MODE_VISUAL
+        cameras = [self.camera] if self.camera else []
+        total_ms = (self.get_clock().now().nanoseconds - result.stamp_ns) / _MS
+        reason = "" if visual else (result.reason or f"{result.mode} sweep")
+        self.status_pub.publish(pipeline_status_msg(
+            result.stamp_ns, self.odom_frame, {"odometry": result.latency_ms.get("total", 0.0)}, total_ms,
+            "fusion" if visual else "lidar_only", True, cameras if visual else [], [] if visual else cameras,
+            [min(max(result.static_share, 0.0), 1.0)] if visual and cameras else [], self.sync.counters, reason))
 
 
 def main(args: list[str] | None = None) -> None:

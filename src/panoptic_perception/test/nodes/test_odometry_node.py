@@ -12,7 +12,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from panoptic_datasets.ros import messages as m
 from panoptic_datasets.world import Rig, SceneConfig, make_rig, simulate
-from panoptic_msgs.msg import Track, TrackArray
+from panoptic_msgs.msg import PipelineStatus, Track, TrackArray
 from panoptic_perception.core import CameraModel, PanopticCloud, unpack_label
 from panoptic_perception.ros.conversions import make_header, panoptic_cloud_to_msg, stamp_to_ns
 from panoptic_perception.ros.qos import LATCHED_QOS
@@ -53,10 +53,11 @@ def test_odometry_node_publishes_stamped_odometry_tf_and_path_that_follow_the_dr
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
     executor.add_node(source)
-    odometry, paths, tfs = [], [], []
+    odometry, paths, tfs, statuses = [], [], [], []
     source.create_subscription(Odometry, "perception/odometry", odometry.append, 10)
     source.create_subscription(Path, "perception/path", paths.append, 10)
     source.create_subscription(TFMessage, "/tf", tfs.append, 100)
+    source.create_subscription(PipelineStatus, "perception/odometry_status", statuses.append, 10)
     tf_static = source.create_publisher(TFMessage, "/tf_static", LATCHED_QOS)
     clouds = source.create_publisher(PointCloud2, "perception/panoptic_points", 10)
     tracks = source.create_publisher(TrackArray, "perception/tracks", 10)
@@ -78,7 +79,7 @@ def test_odometry_node_publishes_stamped_odometry_tf_and_path_that_follow_the_dr
         clouds.publish(panoptic_cloud_to_msg(cloud))
         tracks.publish(_tracks(frame))
         assert spin_until(executor, lambda k=k: node.processed == k + 1, timeout=60.0), f"sweep {k} not processed"
-    assert spin_until(executor, lambda: len(odometry) == FRAMES and len(tfs) >= FRAMES and paths, timeout=10.0)
+    assert spin_until(executor, lambda: len(odometry) == FRAMES == len(statuses) and len(tfs) >= FRAMES and paths, 10.0)
 
     stamps = [f.sensor.stamp_ns for f in frames]
     assert [stamp_to_ns(o.header.stamp) for o in odometry] == stamps
@@ -86,6 +87,16 @@ def test_odometry_node_publishes_stamped_odometry_tf_and_path_that_follow_the_dr
     ours = [t.transforms[0] for t in tfs if t.transforms[0].child_frame_id == "base_link"]
     assert [stamp_to_ns(t.header.stamp) for t in ours] == stamps and ours[0].header.frame_id == "odom"
     assert len(paths[-1].poses) == FRAMES and paths[-1].header.frame_id == "odom"
+    # One status per sweep: the start (and a sweep before camera_info came) is LiDAR-only with its reason,
+    # the visual sweeps (camera + LiDAR) count as fusion.
+    assert [stamp_to_ns(s.header.stamp) for s in statuses] == stamps
+    assert statuses[0].mode == PipelineStatus.MODE_LIDAR_ONLY and statuses[0].reason
+    assert statuses[-1].mode == PipelineStatus.MODE_FUSION and statuses[-1].cameras_used == ["front"]
+    for s in statuses:
+        fusion = s.mode == PipelineStatus.MODE_FUSION
+        assert (s.cameras_used, s.cameras_missing, bool(s.reason)) == (["front"] * fusion, ["front"] * (not fusion), not fusion)
+    assert all(s.stage_latencies[0].stage == "odometry" and s.stage_latencies[0].latency_ms > 0 for s in statuses)
+    assert statuses[-1].frames_processed == FRAMES and statuses[-1].frames_dropped == 0
     # Positions of base_link against the truth (odom = base_link at the first sweep).
     T0 = frames[0].T_world_lidar @ np.linalg.inv(rig.T_base_lidar)
     for o, frame in zip(odometry, frames, strict=True):
