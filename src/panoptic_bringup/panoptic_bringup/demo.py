@@ -1,12 +1,15 @@
 """`make demo`: a synthetic drive through the perception stack over ROS, scored against ground truth.
 
 1. Simulate a short drive and write it as a rosbag2/MCAP bag (kept and reused for the same settings).
-2. Play it at sensor rate with the player node in its own process; the stack (perception and mapping
+2. Play it with the player node in its own process; the stack (perception, odometry and mapping
    nodes, the vehicle launch's YAML) runs composed in this process and a recorder node writes every
-   output to an MCAP bag.
-3. Score the recording with ``panoptic-eval bag`` (PQ family, PTQ, ID switches), read the latency
-   of every stage from the recorded ``perception/status``, save the map through its service, and
-   write ``out/demo/report.md`` with pictures.
+   output to an MCAP bag. The odometry node owns ``odom -> base_link`` (the player's truth goes to
+   ``base_link_ground_truth``) and the map is built on its poses. By default the player plays closed
+   loop: the next sweep goes out once the last stage (the odometry) has published the last one, so
+   no sweep is lost however slow that stage is (PVO takes over a second per sweep on a 2-core CPU).
+3. Score the recording with ``panoptic-eval bag`` (PQ family, PTQ, ID switches, ATE/RPE of
+   ``perception/odometry``), read the latency of every stage from the recorded status topics, save
+   the map through its service and score it (map PQ), and write ``out/demo/report.md`` with pictures.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import numpy as np
 DEFAULT_OUT = Path("out/demo")
 DEFAULT_MODEL = Path("models/upfuse_cpu")
 RECORDED = ["perception/panoptic_points", "perception/tracks", "perception/status", "perception/map_instances"]
+RECORDED_ODOMETRY = ["perception/odometry", "perception/odometry_status", "perception/path"]
+PACE_TIMEOUT_S = 30.0  # closed loop: a sweep whose status never comes is given up after this long (then counted missing)
 
 
 def write_drive(bag: Path, seed: int, rig: str, frames: int) -> None:
@@ -51,8 +56,12 @@ def write_drive(bag: Path, seed: int, rig: str, frames: int) -> None:
 
 
 def run_stack(bag: Path, recording: Path, model_dir: Path, map_name: str, rate: float, timeout_s: float,
-              image_size: list[int]) -> dict[str, Any]:
-    """Play ``bag`` through the stack; returns counters. Outputs land in ``recording``; the map in map_dir/map_name."""
+              image_size: list[int], odometry: bool = True) -> dict[str, Any]:
+    """Play ``bag`` through the stack; returns counters. Outputs land in ``recording``; the map in map_dir/map_name.
+
+    ``rate`` 0 plays closed loop on the status of the last stage (odometry, else perception); without
+    ``odometry`` the player's true pose is ``odom -> base_link`` and places the sweeps in the map.
+    """
     import shutil
 
     import rclpy
@@ -69,37 +78,46 @@ def run_stack(bag: Path, recording: Path, model_dir: Path, map_name: str, rate: 
         shutil.rmtree(recording)
     with rclpy.init():
         # A replay must not lose sweeps in transport: reliable inputs instead of the live sensor-data QoS.
-        perception, mapping = stack_nodes(None, {
+        nodes = stack_nodes(None, {
             "perception": {"model_dir": str(model_dir), "qos.input": "reliable", "image_size": image_size},
-            "mapping": {"map_dir": str(recording.parent)}})
-        recorder = RecorderNode(parameter_overrides=[_param("path", str(recording)), _param("topics", RECORDED)])
-        executor = MultiThreadedExecutor(num_threads=3)
-        for node in (perception, mapping, recorder):
+            "odometry": {"qos.camera": "reliable"},
+            "mapping": {"map_dir": str(recording.parent)}}, odometry=odometry)
+        perception, mapping = nodes[:2]
+        last = nodes[2] if odometry else perception  # the stage a sweep leaves the stack through
+        topics = RECORDED + (RECORDED_ODOMETRY if odometry else [])
+        recorder = RecorderNode(parameter_overrides=[_param("path", str(recording)), _param("topics", topics)])
+        executor = MultiThreadedExecutor(num_threads=len(nodes) + 1)
+        for node in (*nodes, recorder):
             executor.add_node(node)
         spinner = threading.Thread(target=executor.spin, daemon=True)
         spinner.start()
         # Start the drive only once the recorder is matched to every output, so the first sweeps are kept.
-        outputs = (perception.points_pub, perception.tracks_pub, perception.status_pub, mapping.instances_pub)
+        outputs = [perception.points_pub, perception.tracks_pub, perception.status_pub, mapping.instances_pub]
+        if odometry:
+            outputs += [last.odom_pub, last.status_pub, last.path_pub]
         ready = time.monotonic() + 15.0
         while time.monotonic() < ready and min(p.get_subscription_count() for p in outputs) < 1:
             time.sleep(0.05)
         player_yaml = config_dir() / "player.yaml"
-        topics = load_parameters(player_yaml)["wait_for_topics"]
+        wait_for = load_parameters(player_yaml)["wait_for_topics"]
+        pace = ["-p", f"pace_topic:={'perception/odometry_status' if odometry else 'perception/status'}",
+                "-p", f"pace_timeout_s:={PACE_TIMEOUT_S}"] if rate == 0 else []
         player = subprocess.Popen([
             sys.executable, "-m", "panoptic_datasets.ros.player_node", "--ros-args", "--params-file", str(player_yaml),
-            "-p", f"source:={bag}", "-p", f"rate:={rate}", "-p", "exit_on_end:=true",
-            "-p", "ground_truth_tf:=odom",  # this composition runs no odometry node: mapping places sweeps with the truth
-            "-p", f"wait_for_topics:={json.dumps(topics)}"])
+            "-p", f"source:={bag}", "-p", f"rate:={float(rate)}", "-p", "exit_on_end:=true", *pace,
+            # Without the odometry node the truth is odom -> base_link and places the sweeps in the map.
+            "-p", f"ground_truth_tf:={'separate' if odometry else 'odom'}",
+            "-p", f"wait_for_topics:={json.dumps(wait_for)}"])
         try:
             start = time.monotonic()
             with tqdm(total=sweeps, desc="sweeps through the stack", unit="sweep") as progress:
-                while time.monotonic() < start + timeout_s and perception.processed < sweeps and player.poll() is None:
+                while time.monotonic() < start + timeout_s and last.processed < sweeps and player.poll() is None:
                     time.sleep(0.1)
-                    progress.update(perception.processed - progress.n)
+                    progress.update(last.processed - progress.n)
                 settle = time.monotonic() + 5.0  # queued sweeps finish; their outputs reach the map and the recorder
-                while time.monotonic() < settle and min(perception.processed, mapping.integrated) < sweeps:
+                while time.monotonic() < settle and min(perception.processed, last.processed, mapping.integrated) < sweeps:
                     time.sleep(0.1)
-                    progress.update(perception.processed - progress.n)
+                    progress.update(last.processed - progress.n)
             wall_s = time.monotonic() - start
         finally:
             try:  # the player exits by itself once its last frame is acknowledged
@@ -110,6 +128,7 @@ def run_stack(bag: Path, recording: Path, model_dir: Path, map_name: str, rate: 
         client = recorder.create_client(SaveMap, "save_map")
         saved = client.call(SaveMap.Request(path=map_name), timeout_sec=60.0) if client.wait_for_service(10.0) else None
         counters = {"sweeps": sweeps, "processed": perception.processed, "mapped": mapping.integrated,
+                    "localised": last.processed if odometry else None,
                     "dropped": perception.sync.counters.dropped, "degraded": perception.sync.counters.degraded,
                     "recorded": dict(recorder.counts), "wall_s": wall_s,
                     "map_saved": bool(saved and saved.success), "map_message": saved.message if saved else "no reply"}
@@ -125,8 +144,8 @@ def _param(name: str, value: Any) -> Any:
     return Parameter(name, value=value)
 
 
-def latency_table(recording: Path) -> dict[str, dict[str, float]]:
-    """p50/p95/p99 of each stage's processing time, from the recorded status.
+def latency_table(recording: Path, odometry: bool = True) -> dict[str, dict[str, float]]:
+    """p50/p95/p99 of each stage's processing time, from the recorded status (perception's and odometry's).
 
     (End-to-end latency, sensor stamp to publish, needs stamps on the node's clock: that is the
     replay benchmark's job, not this replay of a bag with its original stamps.)
@@ -134,7 +153,8 @@ def latency_table(recording: Path) -> dict[str, dict[str, float]]:
     from panoptic_datasets.formats.bag import read_messages
 
     stages: dict[str, list[float]] = {}
-    for _, _, status in read_messages(recording, ["/perception/status"]):
+    topics = ["/perception/status", "/perception/odometry_status"] if odometry else ["/perception/status"]
+    for _, _, status in read_messages(recording, topics):
         for lat in status.stage_latencies:
             stages.setdefault(lat.stage, []).append(lat.latency_ms)
     return {k: dict(zip(("p50", "p95", "p99"), np.percentile(v, [50, 95, 99]).tolist(), strict=True)) for k, v in stages.items()}
@@ -159,29 +179,60 @@ def _row(name: str, value: Any) -> str:
     return f"| {name} | {value:.3f} |" if isinstance(value, float) else f"| {name} | {value} |"
 
 
+def _odometry_rows(metrics: dict[str, Any], map_pq: dict[str, Any] | None) -> list[str]:
+    rows = []
+    odometry = metrics.get("odometry")
+    if odometry is not None:
+        ate, rpe = odometry["ate_se3"], odometry["rpe_frame"]
+        rows += [_row("ATE [m] (SE(3)-aligned RMSE, base_link)", ate["rmse"]), _row("ATE max [m]", ate["max"]),
+                 _row("RPE per sweep [m] (RMSE)", rpe["translation_rmse_m"]),
+                 _row("RPE per sweep [deg] (RMSE)", rpe["rotation_rmse_deg"])]
+    if map_pq is not None:
+        rows += [_row(f"map PQ (sweeps placed with the {map_pq['poses']} poses)", map_pq["pq"]),
+                 _row("map PQ things", map_pq["pq_things"]), _row("map PQ stuff", map_pq["pq_stuff"]),
+                 _row("map mIoU", map_pq["miou"])]
+    return rows
+
+
 def write_report(out: Path, bag: Path, model_dir: Path, rate: float, counters: dict[str, Any], metrics: dict[str, Any],
                  latency: dict[str, dict[str, float]], map_dir: Path) -> Path:
     """``report.md``: what ran, how well (against ground truth), how fast, and pictures."""
     from panoptic_perception.mapping import PanopticMap
     from panoptic_perception.mapping.evaluate import plot_bev
 
+    from .demo_scoring import map_panoptic_quality, plot_trajectory, recorded_poses, trajectories
+
     render_prediction(bag, out / "recording", out / "prediction.png")
     pictures = ["![predicted labels of the last sweep, in the camera and from above](prediction.png)"]
-    instances = "-"
+    odometry = counters["localised"] is not None
+    poses = recorded_poses(out / "recording") if odometry else None
+    if poses and "odometry" in metrics:
+        estimate, truth = trajectories(bag, poses)
+        plot_trajectory(estimate, truth, metrics["odometry"]["ate_se3"]["rmse"], out / "trajectory.png",
+                        f"{bag.name}: perception/odometry vs ground truth, bird's eye")
+        pictures.append("![trajectory: the published odometry (SE(3)-aligned) and the ground truth](trajectory.png)")
+    instances, map_pq = "-", None
     if counters["map_saved"]:
         panoptic_map = PanopticMap.load(map_dir.name, root_dir=map_dir.parent)
         instances = len(panoptic_map.instances())
         plot_bev(panoptic_map, out / "map_bev.png", f"panoptic map of {bag.name} ({instances} object instances)")
         pictures.append("![bird's-eye view of the panoptic map](map_bev.png)")
+        panoptic_map.close()
+        if not odometry or poses:
+            map_pq = map_panoptic_quality(bag, map_dir, poses)
+            metrics["map"] = map_pq
     pan = metrics["panoptic"]
+    playback = "closed loop (each sweep once the last was through the stack)" if rate == 0 else f"{rate}x sensor rate"
+    stages = "perception, odometry and mapping nodes" if odometry else "perception and mapping nodes (map on true poses)"
     lines = [
         "# Demo: a synthetic drive through the perception stack",
         "",
-        f"Drive `{bag}` played at {rate}x sensor rate through the perception and mapping nodes (model `{model_dir}`);",
+        f"Drive `{bag}` played {playback} through the {stages} (model `{model_dir}`);",
         f"outputs recorded to `{out / 'recording'}` and scored against the drive's ground truth.",
         "",
         "| run | value |", "| --- | --- |",
         _row("sweeps in the drive", counters["sweeps"]), _row("sweeps processed", counters["processed"]),
+        *([_row("sweeps localised (odometry published)", counters["localised"])] if odometry else []),
         _row("sweeps mapped", counters["mapped"]),
         _row("sweeps without output (scored as misses)", metrics["missing"]),
         _row("dropped by the synchroniser", counters["dropped"]),
@@ -193,6 +244,7 @@ def write_report(out: Path, bag: Path, model_dir: Path, rate: float, counters: d
         _row("SQ", pan["sq"]), _row("RQ", pan["rq"]), _row("mIoU", pan["miou"]),
         _row("PTQ", metrics["ptq"]), _row("sPTQ", metrics["sptq"]), _row("LSTQ", metrics["lstq"]),
         _row("MOTSA", metrics["motsa"]), _row("ID switches", metrics["id_switches"]),
+        *_odometry_rows(metrics, map_pq),
         "",
         "| latency [ms] | p50 | p95 | p99 |", "| --- | --- | --- | --- |",
         *[f"| {stage} | {v['p50']:.1f} | {v['p95']:.1f} | {v['p99']:.1f} |" for stage, v in latency.items()],
@@ -212,12 +264,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2000, help="scene seed of the synthetic drive (2000+: test split)")
     parser.add_argument("--rig", default="hdl32-front", help="sensor rig preset")
     parser.add_argument("--frames", type=int, default=50, help="sweeps in the drive (10 Hz)")
-    parser.add_argument("--rate", type=float, default=0.5,
-                        help="playback speed, 1 = sensor rate (default 0.5: a 2-core machine keeps up with every sweep)")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="playback speed, 1 = sensor rate; 0 (default) = closed loop: each sweep once the last one "
+                             "has left the stack (the odometry takes over a second per sweep on a 2-core CPU)")
+    parser.add_argument("--no-odometry", dest="odometry", action="store_false",
+                        help="leave the odometry node out: the player's true pose places the sweeps in the map")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up playing after this many seconds")
     args = parser.parse_args(argv)
     if args.frames < 1:
         parser.error("--frames must be at least 1")
+    if args.rate < 0:
+        parser.error("--rate must be >= 0")
     if not (args.model_dir / "model.json").is_file():
         parser.error(f"no model in {args.model_dir} (model.json missing): train one with panoptic-train")
 
@@ -229,13 +286,17 @@ def main(argv: list[str] | None = None) -> int:
     from panoptic_datasets.world import make_rig
 
     camera = make_rig(args.rig).cameras["front"]
-    counters = run_stack(bag, recording, args.model_dir, "map", args.rate, args.timeout, [camera.height, camera.width])
-    metrics = evaluate_bags(bag, recording, odometry=False, missing="empty")
-    report = write_report(args.out, bag, args.model_dir, args.rate, counters, metrics, latency_table(recording),
-                          args.out / "map")
+    counters = run_stack(bag, recording, args.model_dir, "map", args.rate, args.timeout, [camera.height, camera.width],
+                         args.odometry)
+    # ATE/RPE need a pose for every sweep; a run that lost some says so in its counters and fails below.
+    localised = counters["localised"] == counters["sweeps"]
+    metrics = evaluate_bags(bag, recording, odometry=args.odometry and localised, missing="empty")
+    report = write_report(args.out, bag, args.model_dir, args.rate, counters, metrics,
+                          latency_table(recording, args.odometry), args.out / "map")
     print(report.read_text())
     print(f"report: {report}")
-    return 0 if counters["processed"] == counters["sweeps"] else 1
+    complete = counters["processed"] == counters["sweeps"] and (localised or not args.odometry)
+    return 0 if complete else 1
 
 
 if __name__ == "__main__":
