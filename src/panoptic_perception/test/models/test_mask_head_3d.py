@@ -1,6 +1,47 @@
+import io
+
+import numpy as np
+import pytest
 import torch
 
 from panoptic_perception.models import PointMaskHead3D, select_nearest_range_neighbours
+from panoptic_perception.models.mask_head_3d import smallest_k_stable
+
+
+def tie_heavy_values(rows: int, slots: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    values = torch.randint(0, 4, (rows, slots), generator=g).float()
+    values[torch.rand(rows, slots, generator=g) < 0.3] = float("inf")
+    return values
+
+
+def reference_smallest_k(values: torch.Tensor, k: int) -> np.ndarray:
+    # sort every row by (value, slot): the order smallest_k_stable promises
+    v = values.numpy()
+    slot = np.broadcast_to(np.arange(v.shape[1]), v.shape)
+    return np.stack([np.lexsort((slot[i], v[i]))[:k] for i in range(len(v))])
+
+
+@pytest.mark.parametrize("k", [1, 3, 9])
+def test_smallest_k_takes_equal_values_and_empties_in_slot_order(k):
+    values = tie_heavy_values(400, 9, seed=k)
+    assert np.array_equal(smallest_k_stable(values, k).numpy(), reference_smallest_k(values, k))
+
+
+def test_smallest_k_picks_the_same_slots_in_onnx_runtime():
+    ort = pytest.importorskip("onnxruntime")
+
+    class SmallestThree(torch.nn.Module):
+        def forward(self, values: torch.Tensor) -> torch.Tensor:
+            return smallest_k_stable(values, 3)
+
+    values = tie_heavy_values(2000, 9, seed=7)
+    buffer = io.BytesIO()
+    torch.onnx.export(SmallestThree(), (values,), buffer, dynamo=False, opset_version=17,
+                      input_names=["values"], dynamic_axes={"values": {0: "rows"}})
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    (picked,) = session.run(None, {"values": values.numpy()})
+    assert np.array_equal(picked, reference_smallest_k(values, 3))
 
 
 def test_the_window_wraps_across_the_seam_so_column_zero_sees_column_w_minus_one():
