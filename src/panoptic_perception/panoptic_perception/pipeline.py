@@ -19,7 +19,7 @@ import numpy as np
 
 from .camera_only import CameraOnlyConfig, CameraOnlyStage
 from .core import CameraModel, PanopticCloud, SensorFrame, StageTimer, load_class_table
-from .tracking import Detection, PanopticTracker, TrackerConfig, TrackOutput, assign_track_ids, matches_of
+from .tracking import ASSOCIATIONS, Detection, PanopticTracker, TrackerConfig, TrackOutput, assign_track_ids, matches_of
 
 MODE_FUSION, MODE_LIDAR_ONLY, MODE_DEGRADED = "fusion", "lidar_only", "degraded"
 MODE_CAMERA_ONLY = "camera_only"  # no LiDAR: DeepDPS per camera, back-projected (camera_only.py)
@@ -203,8 +203,9 @@ class PerceptionPipeline:
     def from_config(cls, config: PipelineConfig) -> PerceptionPipeline:
         camera_only = CameraOnlyStage.from_config(config.camera_only) if config.camera_only.enabled else None
         fusion = FusionStage.from_config(config.fusion)
-        if config.tracking.association == "embedding" and not fusion.has_association:
-            raise PipelineConfigError(f"tracking.association 'embedding' needs a fusion model with the MOPT tracking head; "
+        if getattr(ASSOCIATIONS.get(config.tracking.association), "uses_embeddings", False) and not fusion.has_association:
+            raise PipelineConfigError(f"tracking.association {config.tracking.association!r} needs a fusion model with the "
+                                      f"MOPT tracking head; "
                                       f"{config.fusion.model_dir} has none (model.json tracking_head: false): use "
                                       f"centroid_kalman or point_iou with it")
         return cls(fusion, PanopticTracker.from_config(config.tracking), config.fusion.min_instance_points, camera_only)

@@ -13,10 +13,10 @@ from .io import load_model, read_config, save_model
 from .losses import SetCriterion
 from .mask_head_3d import PointMaskHead3D, select_nearest_range_neighbours
 from .matching import PanopticTargets, build_targets, hungarian_match, match_queries
-from .postprocess import PanopticPrediction, instance_associations, panoptic_inference, panoptic_instances
+from .postprocess import PanopticPrediction, instance_associations, panoptic_inference, panoptic_instances, thing_slots
 from .range_view import RangeProjection, RangeViewSpec, project_to_range_view, range_view_coordinates
 from .registry import ARCHITECTURES, BACKBONES, FUSION_MODULES, Registry
-from .tracking_head import TrackingHead, batch_hard_triplet_loss, mask_pool
+from .tracking_head import TrackingHead, batch_hard_triplet_loss, mask_pool, segment_pool
 from .uncertainty_fusion import (
     ConcatFusion,
     DeformableCrossModalAttention,
@@ -78,6 +78,8 @@ __all__ = [
     "render_sparse_depth",
     "save_model",
     "scale_intrinsics",
+    "segment_pool",
     "select_nearest_range_neighbours",
+    "thing_slots",
     "uncertainty_from_instability",
 ]

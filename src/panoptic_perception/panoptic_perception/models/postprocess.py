@@ -88,13 +88,18 @@ def panoptic_instances(
     return class_id, instance_id, score, kept_queries[thing_segment], labels[thing_segment] + 1
 
 
+def thing_slots(instance_class: torch.Tensor, thing_ids: tuple[int, ...]) -> torch.Tensor:
+    """(K,) thing class ids -> (K,) index into ``thing_ids`` (the tracking head's class slice)."""
+    lut = torch.full((max(thing_ids) + 1,), -1, dtype=torch.long, device=instance_class.device)
+    lut[list(thing_ids)] = torch.arange(len(thing_ids), device=instance_class.device)
+    slot = lut[instance_class.clamp(0, len(lut) - 1)]
+    if ((instance_class >= len(lut)) | (slot < 0)).any():
+        raise ValueError(f"instance classes {instance_class.tolist()} include a class outside thing_ids {thing_ids}")
+    return slot
+
+
 def instance_associations(
     association: torch.Tensor, instance_query: torch.Tensor, instance_class: torch.Tensor, thing_ids: tuple[int, ...]
 ) -> torch.Tensor:
     """(Q, N_thing, D) per-query association vectors -> (K, D): each instance's query, its class's slice."""
-    lut = torch.full((max(thing_ids) + 1,), -1, dtype=torch.long, device=association.device)
-    lut[list(thing_ids)] = torch.arange(len(thing_ids), device=association.device)
-    slot = lut[instance_class]
-    if (slot < 0).any():
-        raise ValueError(f"instance classes {instance_class.tolist()} include a class outside thing_ids {thing_ids}")
-    return association[instance_query, slot]
+    return association[instance_query, thing_slots(instance_class, thing_ids).to(association.device)]

@@ -7,7 +7,8 @@ ones included, and they sit after the last decoder stage; the range-view pixel-d
 coarser (stride 4) and mix occluders with occluded points.
 
 Head: mask pooling (mean of the features under an instance mask: ground-truth masks in training,
-predicted masks at inference) -> FC 128 -> ReLU -> FC 32 * N_thing; an instance of thing class c
+the final, non-overlapping instance segments of panoptic post-processing at inference) -> FC 128 -> ReLU
+-> FC 32 * N_thing; an instance of thing class c
 reads its class's 32-d slice. Each slice is L2-normalised, so association distances lie in [0, 2]
 (MOPT's triplet margin of 0.2 and ``TrackerConfig.embedding_threshold`` of 1.0 are on that scale).
 
@@ -36,6 +37,21 @@ def mask_pool(point_features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor
     return total / masks.sum(-1, keepdim=True).clamp(min=1.0)
 
 
+def segment_pool(point_features: torch.Tensor, segment_id: torch.Tensor, num_segments: int) -> torch.Tensor:
+    """Mean of (N, C) point features over each segment 1..K of (N,) ids -> (K, C); id 0 is no segment, an empty
+    segment gives 0. Segments do not overlap, so this is one pass over the points (a scatter-add), not K masks."""
+    if point_features.ndim != 2 or segment_id.shape != point_features.shape[:1]:
+        raise ModelInputError(f"segment_pool: features (N, C) and segment ids (N,) must agree, got "
+                              f"{tuple(point_features.shape)} and {tuple(segment_id.shape)}")
+    inside = segment_id > 0
+    ids = segment_id[inside].long() - 1
+    if ids.numel() and int(ids.max()) >= num_segments:
+        raise ModelInputError(f"segment_pool: segment id {int(ids.max()) + 1} exceeds num_segments={num_segments}")
+    total = point_features.new_zeros(num_segments, point_features.shape[1]).index_add_(0, ids, point_features[inside])
+    count = torch.bincount(ids, minlength=num_segments).clamp(min=1).to(point_features.dtype)
+    return total / count[:, None]
+
+
 class TrackingHead(nn.Module):
     """Pooled instance features (..., C) -> unit association vectors (..., N_thing, dim), one per thing class."""
 
@@ -55,7 +71,16 @@ class TrackingHead(nn.Module):
 
     def instance_vectors(self, point_features: torch.Tensor, masks: torch.Tensor, thing_index: torch.Tensor) -> torch.Tensor:
         """(N, C) features of one sweep, (K, N) masks, (K,) thing-class index of each instance -> (K, dim)."""
-        vectors = self(mask_pool(point_features[None], masks[None])[0])  # (K, N_thing, dim)
+        return self.read_slices(self(mask_pool(point_features[None], masks[None])[0]), thing_index)
+
+    def segment_vectors(self, point_features: torch.Tensor, segment_id: torch.Tensor, thing_index: torch.Tensor) -> torch.Tensor:
+        """(N, C) features of one sweep, (N,) instance id per point (1..K, 0 = none), (K,) thing-class index of each
+        instance -> (K, dim): the inference-time pooling over the final panoptic segments."""
+        return self.read_slices(self(segment_pool(point_features, segment_id, len(thing_index))), thing_index)
+
+    @staticmethod
+    def read_slices(vectors: torch.Tensor, thing_index: torch.Tensor) -> torch.Tensor:
+        """(K, N_thing, dim) -> (K, dim): each instance's class slice."""
         return vectors[torch.arange(len(thing_index), device=vectors.device), thing_index]
 
 

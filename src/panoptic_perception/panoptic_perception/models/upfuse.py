@@ -23,7 +23,7 @@ from .config_dict import config_from_dict, config_to_dict
 from .errors import ModelConfigError, ModelInputError
 from .mask_head_3d import PointMaskHead3D
 from .pixel_decoder import PixelDecoder
-from .postprocess import PanopticPrediction, instance_associations, panoptic_instances
+from .postprocess import PanopticPrediction, panoptic_instances, thing_slots
 from .range_view import RangeViewSpec, project_to_range_view
 from .registry import ARCHITECTURES, BACKBONES, FUSION_MODULES
 from .tracking_head import TrackingHead, mask_pool
@@ -430,7 +430,8 @@ class UPFuse(nn.Module):
             )
             u = out.point_uncertainty[i][valid] if out.point_uncertainty is not None else None
             vectors = None
-            if out.association is not None:
-                vectors = instance_associations(out.association[i], query, label, self.config.thing_class_ids)
+            if self.tracking_head is not None and out.point_features is not None:
+                vectors = self.tracking_head.segment_vectors(out.point_features[i][valid], instance_id,
+                                                             thing_slots(label, self.config.thing_class_ids))
             results.append(PanopticPrediction(class_id, instance_id, score, u, vectors))
         return results

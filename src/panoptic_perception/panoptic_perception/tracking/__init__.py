@@ -2,6 +2,7 @@
 
 from .association import AssociationResult, EmbeddingAssociation, confident, hungarian
 from .baselines import CentroidKalmanAssociation, PointIoUAssociation
+from .combined import EmbeddingMotionAssociation
 from .config import TrackerConfig
 from .errors import TrackerConfigError, TrackingError, TrackingInputError
 from .kalman import ConstantVelocityKalman, chi2_gate
@@ -17,6 +18,7 @@ __all__ = [
     "ConstantVelocityKalman",
     "Detection",
     "EmbeddingAssociation",
+    "EmbeddingMotionAssociation",
     "PanopticFusionResult",
     "PanopticTracker",
     "PointIoUAssociation",

@@ -36,6 +36,7 @@ class Association(Protocol):
     """A cost between live tracks and this frame's detections (both in the tracking frame)."""
 
     uses_points: bool
+    uses_embeddings: bool
 
     def associate(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> AssociationResult: ...
 
@@ -86,6 +87,7 @@ class CostAssociation:
     """Base of the cost-matrix associations: subclasses fill ``cost_matrix`` and ``max_cost``."""
 
     uses_points = False
+    uses_embeddings = False  # needs Detection.embedding (a network with the MOPT tracking head)
     max_cost: float
 
     def cost_matrix(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
@@ -101,6 +103,8 @@ class CostAssociation:
 class EmbeddingAssociation(CostAssociation):
     """MOPT: cost = ||a_track - a_detection||_2, gated by class and by distance to the predicted centroid."""
 
+    uses_embeddings = True
+
     def __init__(self, embedding_threshold: float = 1.0, gate_m: float = 2.0, gate_growth_m: float = 0.5) -> None:
         if embedding_threshold <= 0 or gate_m <= 0 or gate_growth_m < 0:
             raise TrackerConfigError(f"embedding association needs embedding_threshold > 0, gate_m > 0, "
@@ -115,21 +119,31 @@ class EmbeddingAssociation(CostAssociation):
 
     def motion_gate(self, tracks: Sequence[Track]) -> np.ndarray:
         """(T,) gate radius [m]; grows with the frames since each track was last seen."""
-        since = np.fromiter((t.frames_since_seen for t in tracks), np.float64, len(tracks))
-        return self.gate_m + self.gate_growth_m * (since - 1.0)
+        return growing_gate(tracks, self.gate_m, self.gate_growth_m)
 
     def cost_matrix(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
-        for i, d in enumerate(detections):
-            if d.embedding is None:
-                raise TrackingInputError(f"embedding association: detection {i} has no embedding")
-        det_emb = np.stack([d.embedding for d in detections])  # type: ignore[misc]
-        cost = np.full((len(tracks), len(detections)), np.inf)
-        with_emb = [i for i, t in enumerate(tracks) if t.embedding is not None]
-        if with_emb:
-            track_emb = np.stack([tracks[i].embedding for i in with_emb])  # type: ignore[misc]
-            if track_emb.shape[1] != det_emb.shape[1]:
-                raise TrackingInputError(f"embedding association: detections have dimension {det_emb.shape[1]}, "
-                                         f"tracks {track_emb.shape[1]}")
-            cost[with_emb] = cdist(track_emb, det_emb)
+        cost = embedding_distances(tracks, detections, "embedding association")
         within = centroid_distances(tracks, detections) <= self.motion_gate(tracks)[:, None]
         return np.where(within, cost, np.inf)
+
+
+def growing_gate(tracks: Sequence[Track], gate_m: float, gate_growth_m: float) -> np.ndarray:
+    """(T,) gate radius [m]: ``gate_m + gate_growth_m * (k - 1)``, k = frames since each track was last seen."""
+    since = np.fromiter((t.frames_since_seen for t in tracks), np.float64, len(tracks))
+    return gate_m + gate_growth_m * (since - 1.0)
+
+
+def embedding_distances(tracks: Sequence[Track], detections: Sequence[Detection], who: str) -> np.ndarray:
+    """(T, D) Euclidean distance between track and detection association vectors; inf for a track without one."""
+    for i, d in enumerate(detections):
+        if d.embedding is None:
+            raise TrackingInputError(f"{who}: detection {i} has no embedding")
+    det_emb = np.stack([d.embedding for d in detections])  # type: ignore[misc]
+    cost = np.full((len(tracks), len(detections)), np.inf)
+    with_emb = [i for i, t in enumerate(tracks) if t.embedding is not None]
+    if with_emb:
+        track_emb = np.stack([tracks[i].embedding for i in with_emb])  # type: ignore[misc]
+        if track_emb.shape[1] != det_emb.shape[1]:
+            raise TrackingInputError(f"{who}: detections have dimension {det_emb.shape[1]}, tracks {track_emb.shape[1]}")
+        cost[with_emb] = cdist(track_emb, det_emb)
+    return cost

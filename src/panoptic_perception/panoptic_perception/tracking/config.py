@@ -13,13 +13,15 @@ from .errors import TrackerConfigError
 class TrackerConfig:
     """Parameters of ``PanopticTracker``; names are the YAML/ROS parameter names (section ``tracking``)."""
 
-    association: str = "embedding"  # registry name: embedding | centroid_kalman | point_iou
+    association: str = "embedding"  # registry name: embedding | embedding_motion | centroid_kalman | point_iou
     u_s: float = 0.5  # MOPT instance confidence threshold: lower detections are ignored
     n_t: int = 10  # MOPT N_T: tracks last seen at most n_t frames ago are association candidates
     embedding_window: int = 3  # a track's association vector = mean of its last this-many vectors
     embedding_threshold: float = 1.0  # max Euclidean association-vector distance of a match
     gate_m: float = 2.0  # motion gate around the predicted centroid [m] for a track seen last frame
     gate_growth_m: float = 0.5  # gate growth per additional frame since the track was last seen [m]
+    embedding_weight: float = 1.0  # embedding_motion: cost = motion cost / its gate + embedding_weight * vector distance
+    motion_metric: str = "mahalanobis"  # embedding_motion: mahalanobis (chi-square gate) | euclidean (growing gate)
     min_hits: int = 3  # observations that confirm a tentative track
     max_lost: int = 10  # consecutive missed frames after which a lost track is removed
     new_track_score: float = 0.6  # an unmatched detection starts a track only at this score or above

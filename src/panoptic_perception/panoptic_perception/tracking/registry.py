@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from .association import EmbeddingAssociation
 from .baselines import CentroidKalmanAssociation, PointIoUAssociation
+from .combined import EmbeddingMotionAssociation
 
-ASSOCIATIONS: dict[str, type[EmbeddingAssociation | CentroidKalmanAssociation | PointIoUAssociation]] = {
+ASSOCIATIONS: dict[str, type[EmbeddingAssociation | EmbeddingMotionAssociation | CentroidKalmanAssociation
+                             | PointIoUAssociation]] = {
     "embedding": EmbeddingAssociation,
+    "embedding_motion": EmbeddingMotionAssociation,
     "centroid_kalman": CentroidKalmanAssociation,
     "point_iou": PointIoUAssociation,
 }

@@ -12,11 +12,12 @@ from panoptic_perception.models import (
     TrackingHead,
     UPFuse,
     batch_hard_triplet_loss,
-    instance_associations,
     load_model,
     mask_pool,
     panoptic_instances,
     save_model,
+    segment_pool,
+    thing_slots,
 )
 
 
@@ -35,6 +36,32 @@ def test_mask_pool_averages_the_features_under_each_ground_truth_mask():
     assert torch.equal(pooled[0, 2], torch.zeros(4)) and torch.equal(pooled[1, 2], torch.zeros(4))
     with pytest.raises(ModelInputError, match="must agree"):
         mask_pool(features, masks[:, :, :5])
+
+
+def test_segment_pool_equals_mask_pooling_under_the_masks_of_the_segment_ids():
+    torch.manual_seed(5)
+    features = torch.randn(40, 6)
+    segment_id = torch.randint(0, 4, (40,))
+    segment_id[segment_id == 2] = 0  # segment 2 of 4 is empty
+    masks = torch.stack([segment_id == k for k in range(1, 5)])
+    pooled = segment_pool(features, segment_id, 4)
+    torch.testing.assert_close(pooled, mask_pool(features[None], masks[None])[0])
+    torch.testing.assert_close(pooled[0], features[segment_id == 1].mean(0))
+    assert torch.equal(pooled[1], torch.zeros(6)) and torch.equal(pooled[3], torch.zeros(6))
+    with pytest.raises(ModelInputError, match="exceeds num_segments"):
+        segment_pool(features, segment_id, 2)
+    with pytest.raises(ModelInputError, match="must agree"):
+        segment_pool(features, segment_id[:10], 4)
+
+
+def test_segment_vectors_equal_instance_vectors_under_the_segments_as_masks():
+    torch.manual_seed(6)
+    head = TrackingHead(feature_dim=16, num_things=8, hidden=32, dim=8)
+    features = torch.randn(50, 16)
+    segment_id = torch.cat([torch.full((10,), 2), torch.zeros(15, dtype=torch.long), torch.full((25,), 1)])
+    slot = torch.tensor([5, 1])
+    masks = torch.stack([segment_id == 1, segment_id == 2])
+    torch.testing.assert_close(head.segment_vectors(features, segment_id, slot), head.instance_vectors(features, masks, slot))
 
 
 def test_head_gives_one_unit_vector_per_thing_class_and_instances_read_their_class_slice():
@@ -93,7 +120,7 @@ def test_triplet_loss_is_zero_when_objects_are_separated_by_more_than_the_margin
         batch_hard_triplet_loss(separated, identity[:3], frame, cls)
 
 
-def test_upfuse_with_the_head_outputs_query_vectors_and_predict_gives_each_instance_its_query_class_slice(scene):
+def test_upfuse_predict_gives_each_instance_the_vector_pooled_over_its_final_segment_in_its_class_slice(scene):
     torch.manual_seed(3)
     config = scene.tiny_config(tracking_head=True, association_dim=8, object_mask_threshold=0.0, overlap_threshold=0.0)
     toy_batch, _, _ = scene.tiny_batch(config)
@@ -102,20 +129,20 @@ def test_upfuse_with_the_head_outputs_query_vectors_and_predict_gives_each_insta
         model.decoder.class_embed.bias[:] = -5.0
         model.decoder.class_embed.bias[0] = 5.0  # every query predicts a car (thing): instances exist
         out = model(toy_batch)
-    b, q = toy_batch.point_xyz.shape[0], config.num_queries
-    assert out.association.shape == (b, q, len(config.thing_class_ids), 8)
-    assert out.point_features.shape == (b, toy_batch.point_xyz.shape[1], config.mask_dim)
+    assert out.point_features.shape == (toy_batch.point_xyz.shape[0], toy_batch.point_xyz.shape[1], config.mask_dim)
     predictions = model.predict(toy_batch)
     for i, p in enumerate(predictions):
         valid = toy_batch.point_valid[i]
         _, instance_id, _, query, label = panoptic_instances(out.class_logits[i], out.point_logits[i][:, valid],
                                                              config.thing_class_ids, 0.0, 0.0)
         assert int(instance_id.max()) == len(query) == p.association.shape[0] > 0
-        expected = torch.stack([out.association[i, qq, config.thing_class_ids.index(int(c))]
-                                for qq, c in zip(query, label, strict=True)])
+        features = out.point_features[i][valid]
+        with torch.no_grad():
+            expected = torch.stack([model.tracking_head(features[instance_id == k + 1].mean(0))[
+                config.thing_class_ids.index(int(c))] for k, c in enumerate(label)])
         torch.testing.assert_close(p.association, expected)
-        torch.testing.assert_close(p.association, instance_associations(out.association[i], query, label,
-                                                                        config.thing_class_ids))
+        torch.testing.assert_close(p.association.norm(dim=-1), torch.ones(len(label)))
+    assert thing_slots(torch.tensor([config.thing_class_ids[2]]), config.thing_class_ids).tolist() == [2]
 
 
 def test_a_model_saved_with_the_head_loads_back_identically_and_old_model_json_files_load_without_it(scene, tmp_path):

@@ -43,7 +43,8 @@ def make_frames(n_frames: int, dim: int = DIM) -> list[tuple[list[Detection], in
 
 
 @pytest.mark.benchmark
-@pytest.mark.parametrize(("association", "dim"), [("embedding", DIM), ("embedding", 32), ("centroid_kalman", DIM)])
+@pytest.mark.parametrize(("association", "dim"), [("embedding", DIM), ("embedding", 32), ("embedding_motion", 32),
+                                                 ("centroid_kalman", DIM)])
 def test_tracker_update_with_50_objects(benchmark, association: str, dim: int) -> None:
     frames = make_frames(WARMUP + ROUNDS + 1, dim)
     tracker = PanopticTracker.from_config(TrackerConfig(association=association))

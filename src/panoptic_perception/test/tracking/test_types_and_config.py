@@ -8,6 +8,7 @@ from panoptic_perception.tracking import (
     CentroidKalmanAssociation,
     Detection,
     EmbeddingAssociation,
+    EmbeddingMotionAssociation,
     PanopticTracker,
     PointIoUAssociation,
     TrackerConfig,
@@ -66,6 +67,7 @@ def test_config_rejects_a_lost_window_longer_than_the_memory() -> None:
 
 
 @pytest.mark.parametrize(("name", "kind"), [("embedding", EmbeddingAssociation),
+                                            ("embedding_motion", EmbeddingMotionAssociation),
                                             ("centroid_kalman", CentroidKalmanAssociation),
                                             ("point_iou", PointIoUAssociation)])
 def test_tracker_from_config_builds_the_registered_association(name: str, kind: type) -> None:

@@ -1,0 +1,131 @@
+"""Choose ``embedding_motion``'s weights on validation drives (never the test drives ``evaluate_tracking`` reports).
+
+Grid: ``motion_metric`` (mahalanobis, euclidean) x ``embedding_weight``; each is scored with the network's
+detections and with the oracle (ground-truth) detections, normal and occlusion-heavy drives together.
+Chosen: the highest oracle sPTQ over all validation drives (the network's detections are too few to tell
+associations apart, see docs/tracking.md), ties (< 0.01 points) to fewer oracle ID switches, then to the
+smaller weight. The baselines are scored on the same drives for reference.
+
+    python -m panoptic_training.tune_tracking
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from panoptic_perception.models import load_model
+from panoptic_perception.tracking import TrackerConfig
+
+from .evaluate_tracking import BASELINES, Sequences, load_average, record_drives, score, table, test_scenes, write_section
+
+START, END = "<!-- tracking-tuning:start -->", "<!-- tracking-tuning:end -->"
+WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+METRICS = ("mahalanobis", "euclidean")
+TIE = 1e-4  # sPTQ differences below 0.01 points are ties
+
+
+def grid(weights: tuple[float, ...] = WEIGHTS, metrics: tuple[str, ...] = METRICS) -> list[TrackerConfig]:
+    return [TrackerConfig(association="embedding_motion", motion_metric=m, embedding_weight=w) for m in metrics for w in weights]
+
+
+def choose(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The result with the best oracle sPTQ (all drives); ties to fewer oracle ID switches, then the smaller weight."""
+    best = max(r["oracle"]["sptq"] for r in results)
+    tied = [r for r in results if r["oracle"]["sptq"] >= best - TIE]
+    return min(tied, key=lambda r: (r["oracle"]["id_switches"], r["embedding_weight"]))
+
+
+def tune(sequences: Sequences, configs: list[TrackerConfig], min_points: int, progress: bool) -> list[dict[str, Any]]:
+    results = []
+    for cfg in tqdm(configs, desc="weights", disable=not progress):
+        entry: dict[str, Any] = {"motion_metric": cfg.motion_metric, "embedding_weight": cfg.embedding_weight}
+        for source in ("model", "oracle"):
+            entry[source] = score(sequences, cfg, source, "all", min_points)
+            entry[f"{source}_occlusion"] = score(sequences, cfg, source, "occlusion", min_points)
+        results.append(entry)
+    return results
+
+
+def markdown(results: list[dict[str, Any]], chosen: dict[str, Any], baselines: list[dict[str, Any]],
+             info: dict[str, Any]) -> str:
+    lines = [
+        START,
+        "### Choosing the weights (validation drives)",
+        "",
+        f"Reproduce: `{info['command']}` ({info['wall_s']:.0f} s wall on the 2-core CPU dev machine, no GPU, load average "
+        f"{info['load']} at the end). Validation split, {info['frames']} frames per drive: normal drives seeds "
+        f"{info['normal_seeds']}; occlusion-heavy drives seeds {info['occluded_seeds']}. Chosen: highest oracle sPTQ "
+        "over all validation drives, ties (< 0.01 points) to fewer oracle ID switches, then the smaller weight.",
+        "",
+        "| motion_metric | embedding_weight | model sPTQ | model ID sw. (occl.) | oracle sPTQ | oracle sPTQ_th | oracle ID sw. "
+        "| oracle ID sw. (occl.) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        mark = " **(chosen)**" if r is chosen else ""
+        lines.append(f"| {r['motion_metric']} | {r['embedding_weight']:g}{mark} | {100 * r['model']['sptq']:.2f} | "
+                     f"{r['model_occlusion']['id_switches']} | {100 * r['oracle']['sptq']:.2f} | "
+                     f"{100 * r['oracle']['sptq_th']:.2f} | {r['oracle']['id_switches']} | "
+                     f"{r['oracle_occlusion']['id_switches']} |")
+    lines += ["", "The other associations on the same validation drives (their `TrackerConfig` defaults):", "",
+              *table(baselines), "", END]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="models/upfuse_cpu")
+    parser.add_argument("--normal", type=int, default=4, help="normal validation drives")
+    parser.add_argument("--occluded", type=int, default=4, help="occlusion-heavy validation drives")
+    parser.add_argument("--first", type=int, default=0, help="first validation-split sequence index")
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--min-points", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cache", default="runs/eval/tracking_records")
+    parser.add_argument("--out", default="docs/tracking.md")
+    parser.add_argument("--json", default="runs/eval/tracking_tuning.json")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    model = load_model(args.model).eval()
+    if model.tracking_head is None:
+        print(f"{args.model}: the model has no tracking head", file=sys.stderr)
+        return 2
+    scenes = test_scenes(args.normal, args.occluded, args.first, split="val")
+    sequences = record_drives(model, scenes, args.frames, args.min_points, Path(args.cache) if args.cache else None,
+                              not args.no_progress)
+    results = tune(sequences, grid(), args.min_points, not args.no_progress)
+    chosen = choose(results)
+    reference = [TrackerConfig(association="embedding"), *(TrackerConfig(association=a) for a in BASELINES),
+                 dataclasses.replace(TrackerConfig(association="embedding_motion"), motion_metric=chosen["motion_metric"],
+                                     embedding_weight=chosen["embedding_weight"])]
+    baselines = [row for cfg in reference for source in ("model", "oracle") for kind in ("occlusion", "all")
+                 if (row := score(sequences, cfg, source, kind, args.min_points)) is not None]
+    wall = time.perf_counter() - start
+    info = {"command": "python -m panoptic_training.tune_tracking " + shlex.join(argv if argv is not None else sys.argv[1:]),
+            "wall_s": wall, "frames": args.frames, "load": load_average(),
+            "normal_seeds": ", ".join(n for n, (k, _) in sequences.items() if k == "normal"),
+            "occluded_seeds": ", ".join(n for n, (k, _) in sequences.items() if k == "occlusion")}
+    write_section(Path(args.out), markdown(results, chosen, baselines, info), START, END)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"results": results, "chosen": chosen, "reference": baselines, "info": info},
+                                          indent=2, default=float) + "\n")
+    print(json.dumps({k: chosen[k] for k in ("motion_metric", "embedding_weight")}),
+          f"oracle sPTQ {100 * chosen['oracle']['sptq']:.2f}, ID switches {chosen['oracle']['id_switches']}")
+    print(f"wrote {args.out}, {args.json} ({wall:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
