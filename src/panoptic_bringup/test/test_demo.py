@@ -1,4 +1,4 @@
-"""`make demo` end to end on a tiny drive: world -> bag -> player process -> perception + mapping -> recording -> report.
+"""`make demo` end to end on a tiny drive: world -> bag -> player -> perception + odometry + mapping -> recording -> report.
 
 The network is a tiny untrained UP-Fuse, so this checks that every sweep flows through the stack and
 is scored, not the scores themselves (those are the shipped model's, in its model card).
@@ -17,14 +17,17 @@ def test_demo_runs_every_sweep_through_the_stack_and_scores_the_recording(tmp_pa
     assert demo.main(["--out", str(tmp_path), "--frames", "3", "--rig", "tiny", "--model-dir", str(tiny_upfuse_dir)]) == 0
 
     result = json.loads((tmp_path / "metrics.json").read_text())
-    assert result["run"]["sweeps"] == result["run"]["processed"] == result["run"]["mapped"] == 3
+    assert result["run"]["sweeps"] == result["run"]["processed"] == result["run"]["localised"] == result["run"]["mapped"] == 3
     assert result["metrics"]["frames"] == 3 and result["metrics"]["missing"] == 0
     assert result["run"]["recorded"]["/perception/panoptic_points"] == 3
     assert result["run"]["map_saved"] and (tmp_path / "map" / "map.ply").is_file()
-    assert {"fusion", "tracking"} <= set(result["latency_ms"])
+    assert {"fusion", "tracking", "odometry"} <= set(result["latency_ms"])
+    assert result["run"]["recorded"]["/perception/odometry"] == 3 and result["metrics"]["odometry"]["rpe_frame"]["pairs"] == 2
+    assert result["metrics"]["map"]["poses"] == "odometry" and result["metrics"]["map"]["sweeps"] == 3
     report = (tmp_path / "report.md").read_text()
-    assert "| sweeps processed | 3 |" in report and "| PQ |" in report
-    assert (tmp_path / "prediction.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| sweeps processed | 3 |" in report and "| PQ |" in report and "| ATE [m]" in report and "| map PQ" in report
+    for picture in ("prediction.png", "trajectory.png"):
+        assert (tmp_path / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "report:" in capsys.readouterr().out
 
 
