@@ -1,9 +1,11 @@
 """``panoptic-bench replay``: a bag through the real ROS graph, timed from sensor stamp to output.
 
 The player runs in its own process with ``restamp`` (every header stamp is the wall clock at the
-moment the frame is published); the stack (perception + mapping, the vehicle launch's YAML) runs
-composed in this process, and a probe node in this process notes the wall clock at which each
-sweep and each output arrives. The age of an output on arrival is then its end-to-end latency.
+moment the frame is published). The stack (perception + mapping, the vehicle launch's YAML) runs as
+``vehicle.launch.py`` lays it out, each node in its own process (``--layout processes``, the default),
+or composed in this process (``--layout composed``, the in-process runner). A probe node in this
+process notes the wall clock at which each sweep and each output arrives; the age of an output on
+arrival is its end-to-end latency.
 
 Rates: a number plays at that multiple of sensor rate (1 = 10 Hz for a 10 Hz drive); ``max``
 plays closed loop: the next sweep goes out as soon as the ``perception/status`` of the previous one
@@ -24,19 +26,24 @@ import argparse
 import json
 import os
 import resource
+import signal
 import struct
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import yaml
 
 RATE_MAX = "max"
+LAYOUTS = ("processes", "composed")
+NODE_MODULES = {"perception": ("panoptic_perception.nodes.perception_node", "perception.yaml"),
+                "mapping": ("panoptic_perception.nodes.mapping_node", "mapping.yaml")}
 DEFAULT_OUT = Path("out/bench")
 PERCENTILES = (50, 95, 99)
 # Stages reported besides those of PipelineStatus.stage_latencies, in table order.
@@ -72,7 +79,7 @@ def cdr_stamp_ns(data: bytes) -> int:
 class LatencyProbe:
     """Subscriptions (on a node of the stack's process) that time inputs and outputs on arrival."""
 
-    def __init__(self, node: Any, cameras: list[str]) -> None:
+    def __init__(self, node: Any, cameras: list[str], cpu_clock: Callable[[], float] = time.process_time) -> None:
         from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
         from panoptic_msgs.msg import PipelineStatus
@@ -81,7 +88,8 @@ class LatencyProbe:
         self.frames: dict[int, FrameRecord] = {}
         self.last_status: Any = None
         self.last_arrival = time.monotonic()
-        # (monotonic, process CPU) [s] at the first sweep's arrival and at the newest status: the measuring window.
+        # (monotonic, stack CPU) [s] at the first sweep's arrival and at the newest status: the measuring window.
+        self.cpu_clock = cpu_clock
         self.window_start: tuple[float, float] | None = None
         self.window_end: tuple[float, float] | None = None
         self._lock = threading.Lock()
@@ -102,7 +110,7 @@ class LatencyProbe:
         now = time.time_ns()
         with self._lock:
             if self.window_start is None:
-                self.window_start = (time.monotonic(), time.process_time())
+                self.window_start = (time.monotonic(), self.cpu_clock())
             self._record(cdr_stamp_ns(data)).input_ns = now
 
     def _on_points(self, data: bytes) -> None:
@@ -119,7 +127,7 @@ class LatencyProbe:
             record.node_total_ms = float(msg.total_latency_ms)
             record.mode = int(msg.mode)
             self.last_status = msg
-            self.window_end = (time.monotonic(), time.process_time())
+            self.window_end = (time.monotonic(), self.cpu_clock())
 
     @property
     def received(self) -> int:
@@ -215,8 +223,95 @@ def first_image_size(bag: Path, camera: str) -> list[int]:
     return [int(height), int(width)]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process [s], from /proc/<pid>/stat (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
+
+
+def process_peak_rss_mb(pid: int) -> float:
+    """Peak resident set (VmHWM) of a live process [MB]; 0 where /proc does not say."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+def node_command(node: str, values: dict[str, Any]) -> list[str]:
+    """The command that starts ``node`` (perception | mapping) with its YAML plus ``values`` as -p overrides."""
+    from panoptic_bringup.runner import config_dir
+
+    module, yaml_name = NODE_MODULES[node]
+    command = [sys.executable, "-m", module, "--ros-args", "--params-file", str(config_dir() / yaml_name)]
+    for name, value in values.items():
+        command += ["-p", f"{name}:={json.dumps(value)}"]  # JSON is YAML, which is how ROS reads -p values
+    return command
+
+
+class NodeProcesses:
+    """The stack as vehicle.launch.py runs it: one process per node, output in ``<out>/logs/<node>.log``."""
+
+    def __init__(self, overrides: dict[str, dict[str, Any]], out: Path) -> None:
+        logs = out / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.logs = {node: logs / f"{node}.log" for node in NODE_MODULES}
+        self._files: list[IO[bytes]] = []
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        for node in NODE_MODULES:
+            log = self.logs[node].open("wb")
+            self._files.append(log)
+            self.processes[node] = subprocess.Popen(node_command(node, overrides.get(node, {})), stdout=log,
+                                                    stderr=subprocess.STDOUT)
+
+    def check_alive(self) -> None:
+        for node, process in self.processes.items():
+            if process.poll() is not None:
+                tail = self.logs[node].read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the {node} node exited with code {process.returncode}:\n{tail}")
+
+    def cpu_seconds(self) -> float:
+        return sum(process_cpu_seconds(p.pid) for p in self.processes.values())
+
+    def peak_rss_mb(self) -> float:
+        return sum(process_peak_rss_mb(p.pid) for p in self.processes.values())
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        for log in self._files:
+            log.close()
+
+
+def wait_for_stack(probe_node: Any, processes: NodeProcesses | None, timeout_s: float) -> None:
+    """Until the perception node publishes its outputs and the probe and the mapping node read them."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if processes is not None:
+            processes.check_alive()
+        ready = (probe_node.count_publishers("perception/status") >= 1
+                 and probe_node.count_subscribers("perception/panoptic_points") >= 2)  # the probe and the mapping node
+        if ready:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the stack did not come up within {timeout_s:.0f} s")
+        time.sleep(0.05)
+
+
 def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, Any]], timeout_s: float,
-               pace_timeout_s: float, warmup: int) -> dict[str, Any]:
+               pace_timeout_s: float, warmup: int, layout: str = "processes") -> dict[str, Any]:
     """Play ``bag`` through the stack and return the report (also written to ``out/replay_<rate>.json``)."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
@@ -226,73 +321,78 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
     from panoptic_bringup.runner import config_dir, load_parameters, stack_nodes
     from panoptic_datasets.formats.bag import BagReader
 
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     in_bag = len(BagReader(bag))
     perception_yaml = {**load_parameters(config_dir() / "perception.yaml"), **overrides.get("perception", {})}
-    overrides = {"perception": {"image_size": first_image_size(bag, perception_yaml["cameras"][0]),
-                                **overrides.get("perception", {})},
+    cameras = list(perception_yaml["cameras"])
+    overrides = {"perception": {"image_size": first_image_size(bag, cameras[0]), **overrides.get("perception", {})},
                  "mapping": {"map_dir": str(out / "maps"), **overrides.get("mapping", {})}}
-    with rclpy.init():
-        perception, mapping = stack_nodes(None, overrides)
-        probe_node = Node("bench_probe")
-        probe = LatencyProbe(probe_node, list(perception.cameras))
-        executor = MultiThreadedExecutor(num_threads=3)
-        for node in (perception, mapping, probe_node):
-            executor.add_node(node)
-        stop = threading.Event()
+    processes = NodeProcesses(overrides, out) if layout == "processes" else None
+    try:
+        with rclpy.init():
+            nodes = stack_nodes(None, overrides) if processes is None else []
+            probe_node = Node("bench_probe")
+            probe = LatencyProbe(probe_node, cameras, processes.cpu_seconds if processes else time.process_time)
+            executor = MultiThreadedExecutor(num_threads=3)
+            for node in (*nodes, probe_node):
+                executor.add_node(node)
+            stop = threading.Event()
 
-        def spin() -> None:
-            while not stop.is_set():
-                executor.spin_once(timeout_sec=0.05)
+            def spin() -> None:
+                while not stop.is_set():
+                    executor.spin_once(timeout_sec=0.05)
 
-        spinner = threading.Thread(target=spin, daemon=True)
-        spinner.start()
-        ready = time.monotonic() + 15.0
-        outputs = (perception.points_pub, perception.status_pub)
-        while time.monotonic() < ready and min(p.get_subscription_count() for p in outputs) < 1:
-            time.sleep(0.05)
-        player_yaml = config_dir() / "player.yaml"
-        topics = load_parameters(player_yaml)["wait_for_topics"]
-        closed_loop = rate == RATE_MAX
-        command = [sys.executable, "-m", "panoptic_datasets.ros.player_node", "--ros-args", "--params-file", str(player_yaml),
-                   "-p", f"source:={bag}", "-p", f"rate:={0.0 if closed_loop else float(rate)}", "-p", "exit_on_end:=true",
-                   "-p", "restamp:=true", "-p", f"wait_for_topics:={json.dumps(topics)}",
-                   # the perception node and the probe both read lidar/points
-                   "-p", "wait_for_subscribers:=2"]
-        if closed_loop:
-            command += ["-p", "pace_topic:=perception/status", "-p", f"pace_timeout_s:={pace_timeout_s}"]
-        load_before = os.getloadavg()
-        busy_before, wall_before = _machine_busy(), time.monotonic()
-        player = subprocess.Popen(command)
-        try:
-            with tqdm(total=in_bag, desc=f"replay at {rate}", unit="sweep") as progress:
-                deadline = time.monotonic() + timeout_s
-                while time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    if probe.answered > progress.n:
-                        progress.update(probe.answered - progress.n)
-                    done = probe.answered + probe.dropped_by_node >= in_bag
-                    # After the player has gone, what has not come back within 3 s is not coming.
-                    quiet = player.poll() is not None and time.monotonic() - probe.last_arrival > 3.0
-                    if done or quiet:
-                        break
-            wall_s = time.monotonic() - wall_before
-            busy_after = _machine_busy()
-        finally:
+            spinner = threading.Thread(target=spin, daemon=True)
+            spinner.start()
+            wait_for_stack(probe_node, processes, 120.0)
+            player_yaml = config_dir() / "player.yaml"
+            topics = load_parameters(player_yaml)["wait_for_topics"]
+            closed_loop = rate == RATE_MAX
+            command = [sys.executable, "-m", "panoptic_datasets.ros.player_node", "--ros-args", "--params-file",
+                       str(player_yaml), "-p", f"source:={bag}", "-p", f"rate:={0.0 if closed_loop else float(rate)}",
+                       "-p", "exit_on_end:=true", "-p", "restamp:=true", "-p", f"wait_for_topics:={json.dumps(topics)}",
+                       # the perception node and the probe both read lidar/points
+                       "-p", "wait_for_subscribers:=2"]
+            if closed_loop:
+                command += ["-p", "pace_topic:=perception/status", "-p", f"pace_timeout_s:={pace_timeout_s}"]
+            load_before = os.getloadavg()
+            busy_before, wall_before = _machine_busy(), time.monotonic()
+            player = subprocess.Popen(command)
             try:
-                player.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                player.terminate()
-                player.wait(timeout=10)
-        load_after = os.getloadavg()
-        stop.set()
-        spinner.join(timeout=10)
-        executor.shutdown()
-        with probe._lock:
-            frames = dict(probe.frames)
-            played = probe.received
-            window = (probe.window_start, probe.window_end)
-        dropped = max(probe.dropped_by_node, perception.sync.counters.dropped)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+                with tqdm(total=in_bag, desc=f"replay at {rate}", unit="sweep") as progress:
+                    deadline = time.monotonic() + timeout_s
+                    while time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        if probe.answered > progress.n:
+                            progress.update(probe.answered - progress.n)
+                        done = probe.answered + probe.dropped_by_node >= in_bag
+                        # After the player has gone, what has not come back within 3 s is not coming.
+                        quiet = player.poll() is not None and time.monotonic() - probe.last_arrival > 3.0
+                        if done or quiet:
+                            break
+                wall_s = time.monotonic() - wall_before
+                busy_after = _machine_busy()
+            finally:
+                try:
+                    player.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    player.terminate()
+                    player.wait(timeout=10)
+            load_after = os.getloadavg()
+            peak_rss = processes.peak_rss_mb() if processes else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            stop.set()
+            spinner.join(timeout=10)
+            executor.shutdown()
+            with probe._lock:
+                frames = dict(probe.frames)
+                played = probe.received
+                window = (probe.window_start, probe.window_end)
+            dropped = probe.dropped_by_node if processes else max(probe.dropped_by_node, nodes[0].sync.counters.dropped)
+    finally:
+        if processes is not None:
+            processes.stop()
+    player_usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # node processes included once they have ended
     report = summarise(frames, played, dropped, warmup)
     report["frames"]["in_bag"] = in_bag
     answered = report["frames"]["processed"]
@@ -303,11 +403,11 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
     if busy_before and busy_after and busy_after[1] > busy_before[1]:
         machine = (busy_after[0] - busy_before[0]) / (busy_after[1] - busy_before[1]) * (os.cpu_count() or 1)
     report["run"] = {
-        "bag": str(bag), "rate": rate, "wall_s": wall_s, "measured_s": span_s,
+        "bag": str(bag), "rate": rate, "layout": layout, "wall_s": wall_s, "measured_s": span_s,
         "throughput_fps": answered / span_s if span_s > 0 else 0.0,
         "stack_cpu_cores": cpu_s / span_s if span_s > 0 else 0.0,
-        "stack_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "player_cpu_s": children.ru_utime + children.ru_stime, "player_peak_rss_mb": children.ru_maxrss / 1024,
+        "stack_peak_rss_mb": peak_rss,
+        "children_cpu_s": player_usage.ru_utime + player_usage.ru_stime,
         "machine_busy_cores": machine, "load_average_before": list(load_before), "load_average_after": list(load_after),
         "cpus": os.cpu_count(), "player_exit_code": player.returncode,
         "config": {k: v for k, v in overrides.items() if v},
@@ -343,9 +443,10 @@ def format_report(report: dict[str, Any]) -> str:
         f"| wall time, player start to end [s] | {run['wall_s']:.1f} |",
         f"| first sweep in -> last output [s] (the window of throughput and CPU) | {run['measured_s']:.2f} |",
         f"| throughput [sweeps/s] | {run['throughput_fps']:.2f} |",
-        f"| stack process CPU in that window [cores] | {run['stack_cpu_cores']:.2f} |",
-        f"| stack process peak RSS [MB] | {run['stack_peak_rss_mb']:.0f} |",
-        f"| player process CPU [s] / peak RSS [MB] | {run['player_cpu_s']:.1f} / {run['player_peak_rss_mb']:.0f} |",
+        f"| stack layout | {run['layout']} |",
+        f"| stack CPU in that window (its processes) [cores] | {run['stack_cpu_cores']:.2f} |",
+        f"| stack peak RSS (sum over its processes) [MB] | {run['stack_peak_rss_mb']:.0f} |",
+        f"| CPU of the child processes (player, and node processes) [s] | {run['children_cpu_s']:.1f} |",
         f"| whole machine busy during the run [cores of {run['cpus']}] | {'-' if machine is None else f'{machine:.2f}'} |",
         f"| load average (1/5/15 min) before -> after | {_load(run['load_average_before'])} -> "
         f"{_load(run['load_average_after'])} |",
@@ -381,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report folder (default: out/bench)")
     replay.add_argument("--param", action="append", default=[], metavar="NODE.NAME=VALUE",
                         help="override a node parameter of the YAML, e.g. perception.threads=1 (repeatable)")
+    replay.add_argument("--layout", choices=LAYOUTS, default="processes",
+                        help="processes: a process per node, as vehicle.launch.py (default); composed: the in-process runner")
     replay.add_argument("--warmup", type=int, default=1, help="first answered sweeps left out of the latencies (default 1)")
     replay.add_argument("--pace-timeout", type=float, default=2.0, help="rate max: give up on a sweep's output after [s]")
     replay.add_argument("--timeout", type=float, default=600.0, help="give up the whole replay after [s]")
@@ -394,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     args.out.mkdir(parents=True, exist_ok=True)
-    report = run_replay(args.bag, args.rate, args.out, overrides, args.timeout, args.pace_timeout, args.warmup)
+    report = run_replay(args.bag, args.rate, args.out, overrides, args.timeout, args.pace_timeout, args.warmup,
+                        args.layout)
     text = format_report(report)
     name = f"replay_{args.rate}"
     (args.out / f"{name}.json").write_text(json.dumps(report, indent=2))

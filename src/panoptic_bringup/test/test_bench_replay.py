@@ -1,6 +1,7 @@
 """``panoptic-bench replay`` on a tiny drive: every played sweep accounted for, latencies consistent."""
 
 import json
+import os
 
 import pytest
 from rclpy.serialization import serialize_message
@@ -60,13 +61,13 @@ def test_the_command_line_refuses_a_bad_rate_and_a_folder_that_is_not_a_bag(tmp_
 
 
 @pytest.mark.ros
-@pytest.mark.parametrize("rate", ["max", "2"])
-def test_a_tiny_drive_replayed_through_the_stack_is_fully_accounted_for(tmp_path, tiny_upfuse_dir, rate, capsys):
+@pytest.mark.parametrize(("rate", "layout"), [("max", "processes"), ("2", "processes"), ("max", "composed")])
+def test_a_tiny_drive_replayed_through_the_stack_is_fully_accounted_for(tmp_path, tiny_upfuse_dir, rate, layout, capsys):
     bag = tmp_path / "drive"
     demo.write_drive(bag, seed=3, rig="tiny", frames=4)
     out = tmp_path / "bench"
     # camera_only off: the fallback's model is not needed (or shipped) for a drive whose LiDAR never fails
-    assert bench_replay.main(["replay", str(bag), "--rate", rate, "--out", str(out), "--warmup", "1",
+    assert bench_replay.main(["replay", str(bag), "--rate", rate, "--out", str(out), "--warmup", "1", "--layout", layout,
                               "--param", f"perception.model_dir={tiny_upfuse_dir}",
                               "--param", "perception.camera_only.model_dir=''"]) == 0
 
@@ -86,7 +87,26 @@ def test_a_tiny_drive_replayed_through_the_stack_is_fully_accounted_for(tmp_path
     for p in ("p50", "p95", "p99"):
         assert latency[bench_replay.END_TO_END_STAGE][p] > latency["fusion"][p]
     assert run["throughput_fps"] > 0 and run["stack_peak_rss_mb"] > 0 and run["stack_cpu_cores"] > 0
-    assert run["player_exit_code"] == 0
+    assert run["player_exit_code"] == 0 and run["layout"] == layout
+    if layout == "processes":  # each node ran in its own process and left its log
+        assert (out / "logs" / "perception.log").is_file() and (out / "logs" / "mapping.log").is_file()
     text = capsys.readouterr().out
     assert "| sweeps played (seen on lidar/points) | 4 |" in text and "end to end" in text
     assert (out / f"replay_{rate if rate == 'max' else '2.0'}.md").read_text().startswith("# Replay benchmark")
+
+
+def test_process_cpu_and_peak_memory_are_read_from_proc():
+    pid = os.getpid()
+    before = bench_replay.process_cpu_seconds(pid)
+    sum(i * i for i in range(2_000_000))  # burn some CPU
+    assert bench_replay.process_cpu_seconds(pid) > before > 0
+    assert bench_replay.process_peak_rss_mb(pid) > 10
+    assert bench_replay.process_cpu_seconds(2**22 + 12345) == 0.0  # no such process
+    assert bench_replay.process_peak_rss_mb(2**22 + 12345) == 0.0
+
+
+def test_node_commands_carry_the_yaml_and_overrides_as_ros_parameters():
+    command = bench_replay.node_command("perception", {"image_size": [376, 1241], "camera_only.model_dir": ""})
+    assert command[1:3] == ["-m", "panoptic_perception.nodes.perception_node"]
+    assert command[command.index("--params-file") + 1].endswith("perception.yaml")
+    assert ["-p", "image_size:=[376, 1241]"] == command[-4:-2] and ["-p", 'camera_only.model_dir:=""'] == command[-2:]
