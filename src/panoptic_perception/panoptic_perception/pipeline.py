@@ -111,7 +111,8 @@ class FusionStage:
         height, width = config.image_size
         shapes = ExportShapes(num_cameras=len(config.cameras), image_height=height, image_width=width)
         artifacts, backend = load_backend(config.model_dir, config.backend, export_shapes=shapes, **options)
-        return cls(PanopticRunner(backend, artifacts.config), config.cameras, (height, width))
+        return cls(PanopticRunner(backend, artifacts.config, tracking_head=artifacts.model.tracking_head), config.cameras,
+                   (height, width))
 
     def _camera_tensors(self, frame: SensorFrame) -> tuple[Any, Any, Any, Any]:
         torch = self._torch
@@ -138,7 +139,7 @@ class FusionStage:
     @property
     def has_association(self) -> bool:
         """Whether the network has the MOPT tracking head (association vectors per instance)."""
-        return bool(self.runner.config.tracking_head)
+        return self.runner.tracking_head is not None
 
     def process(self, frame: SensorFrame) -> PanopticCloud:
         return self.run(frame)[0]

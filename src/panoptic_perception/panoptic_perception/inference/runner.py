@@ -16,10 +16,11 @@ import torch
 
 from panoptic_perception.models import (
     PanopticPrediction,
+    TrackingHead,
     UPFuseBatch,
     UPFuseConfig,
-    instance_associations,
     panoptic_instances,
+    thing_slots,
 )
 
 from .backend import InferenceBackend
@@ -55,13 +56,17 @@ def pad_points(batch: UPFuseBatch, bucket: int) -> UPFuseBatch:
 
 
 def predictions_from_outputs(
-    outputs: dict[str, np.ndarray], point_valid: np.ndarray, config: UPFuseConfig
+    outputs: dict[str, np.ndarray], point_valid: np.ndarray, config: UPFuseConfig, tracking_head: TrackingHead | None = None
 ) -> list[PanopticPrediction]:
-    """Per-sweep panoptic points (padding removed) from the core's outputs; as ``UPFuse.predict``."""
+    """Per-sweep panoptic points (padding removed) from the core's outputs; as ``UPFuse.predict``.
+
+    With ``tracking_head`` and a ``point_features`` output, each thing instance gets its association vector:
+    the point features pooled over its final segment, through the head's FC layers (a few instances, so
+    outside the exported graph)."""
     class_logits = torch.from_numpy(outputs["class_logits"])
     point_logits = torch.from_numpy(outputs["point_logits"])
     uncertainty = outputs.get("point_uncertainty")
-    association = outputs.get("association")
+    point_features = outputs.get("point_features") if tracking_head is not None else None
     results = []
     for i in range(point_valid.shape[0]):
         valid_np = point_valid[i] > 0.5
@@ -77,8 +82,10 @@ def predictions_from_outputs(
         )
         u = torch.from_numpy(uncertainty[i])[valid] if uncertainty is not None else None
         vectors = None
-        if association is not None:
-            vectors = instance_associations(torch.from_numpy(association[i]), query, label, config.thing_class_ids)
+        if tracking_head is not None and point_features is not None:
+            with torch.inference_mode():
+                vectors = tracking_head.segment_vectors(torch.from_numpy(point_features[i])[valid], instance_id,
+                                                        thing_slots(label, config.thing_class_ids))
         results.append(PanopticPrediction(class_id, instance_id, score, u, vectors))
     return results
 
@@ -86,10 +93,16 @@ def predictions_from_outputs(
 class PanopticRunner:
     """Runs UP-Fuse through any ``InferenceBackend`` and returns ``PanopticPrediction`` per sweep."""
 
-    def __init__(self, backend: InferenceBackend, config: UPFuseConfig, bucket: int = DEFAULT_BUCKET) -> None:
+    def __init__(self, backend: InferenceBackend, config: UPFuseConfig, bucket: int = DEFAULT_BUCKET,
+                 tracking_head: TrackingHead | None = None) -> None:
+        """``tracking_head``: the model's MOPT head (``ModelArtifacts.model.tracking_head``); without it no
+        instance gets an association vector."""
         if bucket < 1:
             raise BackendInputError(f"bucket must be >= 1, got {bucket}")
+        if tracking_head is not None and not config.tracking_head:
+            raise BackendInputError("a tracking head was given for a model whose config has none (tracking_head: false)")
         self.backend, self.config, self.bucket = backend, config, bucket
+        self.tracking_head = tracking_head.eval() if tracking_head is not None else None
 
     def inputs(self, batch: UPFuseBatch) -> dict[str, np.ndarray]:
         batch.validate(self.config.range_spec)
@@ -97,4 +110,4 @@ class PanopticRunner:
 
     def predict(self, batch: UPFuseBatch) -> list[PanopticPrediction]:
         inputs = self.inputs(batch)
-        return predictions_from_outputs(self.backend.run(inputs), inputs["point_valid"], self.config)
+        return predictions_from_outputs(self.backend.run(inputs), inputs["point_valid"], self.config, self.tracking_head)

@@ -28,7 +28,7 @@ class TensorSpec:
 
 
 # Symbols: B sweeps, N points (padded), M cameras, H x W range view, Hc x Wc camera image, Q queries, C1 classes + 1,
-# T thing classes, D association dimensions.
+# E per-point mask-feature dimensions.
 INPUTS: dict[str, TensorSpec] = {
     "range_features": TensorSpec(np.dtype(np.float32), ("B", 5, "H", "W")),
     "range_mask": TensorSpec(np.dtype(np.float32), ("B", "H", "W")),
@@ -46,14 +46,15 @@ OUTPUTS: dict[str, TensorSpec] = {
     "class_logits": TensorSpec(np.dtype(np.float32), ("B", "Q", "C1")),
     "point_logits": TensorSpec(np.dtype(np.float32), ("B", "Q", "N")),
     "point_uncertainty": TensorSpec(np.dtype(np.float32), ("B", "N")),
-    "association": TensorSpec(np.dtype(np.float32), ("B", "Q", "T", "D")),
+    "point_features": TensorSpec(np.dtype(np.float32), ("B", "N", "E")),
 }
 
 
 def output_names(model: UPFuse) -> tuple[str, ...]:
     """Outputs of the core for this model; ``point_uncertainty`` only for fusion with uncertainty,
-    ``association`` (per-query MOPT association vectors) only with a tracking head."""
-    present = {"point_uncertainty": model.config.fusion == "upfuse", "association": model.config.tracking_head}
+    ``point_features`` (what the MOPT tracking head pools, after post-processing, outside the core) only with a
+    tracking head."""
+    present = {"point_uncertainty": model.config.fusion == "upfuse", "point_features": model.config.tracking_head}
     return tuple(n for n in OUTPUTS if present.get(n, True))
 
 
@@ -92,7 +93,7 @@ class UPFuseTensorCore(nn.Module):
         )
         out = self.model(batch)
         values = {"class_logits": out.class_logits, "point_logits": out.point_logits,
-                  "point_uncertainty": out.point_uncertainty, "association": out.association}
+                  "point_uncertainty": out.point_uncertainty, "point_features": out.point_features}
         return tuple(values[n] for n in self.output_names)
 
 

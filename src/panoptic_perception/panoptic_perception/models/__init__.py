@@ -13,7 +13,7 @@ from .io import load_model, read_config, save_model
 from .losses import SetCriterion
 from .mask_head_3d import PointMaskHead3D, select_nearest_range_neighbours
 from .matching import PanopticTargets, build_targets, hungarian_match, match_queries
-from .postprocess import PanopticPrediction, instance_associations, panoptic_inference, panoptic_instances, thing_slots
+from .postprocess import PanopticPrediction, panoptic_inference, panoptic_instances, thing_slots
 from .range_view import RangeProjection, RangeViewSpec, project_to_range_view, range_view_coordinates
 from .registry import ARCHITECTURES, BACKBONES, FUSION_MODULES, Registry
 from .tracking_head import TrackingHead, batch_hard_triplet_loss, mask_pool, segment_pool
@@ -65,7 +65,6 @@ __all__ = [
     "deepdps",
     "dense_camera_depth",
     "hungarian_match",
-    "instance_associations",
     "instability_loss",
     "load_model",
     "mask_pool",

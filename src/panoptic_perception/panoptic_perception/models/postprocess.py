@@ -97,9 +97,3 @@ def thing_slots(instance_class: torch.Tensor, thing_ids: tuple[int, ...]) -> tor
         raise ValueError(f"instance classes {instance_class.tolist()} include a class outside thing_ids {thing_ids}")
     return slot
 
-
-def instance_associations(
-    association: torch.Tensor, instance_query: torch.Tensor, instance_class: torch.Tensor, thing_ids: tuple[int, ...]
-) -> torch.Tensor:
-    """(Q, N_thing, D) per-query association vectors -> (K, D): each instance's query, its class's slice."""
-    return association[instance_query, thing_slots(instance_class, thing_ids).to(association.device)]

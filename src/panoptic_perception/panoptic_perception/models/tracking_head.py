@@ -43,13 +43,15 @@ def segment_pool(point_features: torch.Tensor, segment_id: torch.Tensor, num_seg
     if point_features.ndim != 2 or segment_id.shape != point_features.shape[:1]:
         raise ModelInputError(f"segment_pool: features (N, C) and segment ids (N,) must agree, got "
                               f"{tuple(point_features.shape)} and {tuple(segment_id.shape)}")
-    inside = segment_id > 0
-    ids = segment_id[inside].long() - 1
-    if ids.numel() and int(ids.max()) >= num_segments:
-        raise ModelInputError(f"segment_pool: segment id {int(ids.max()) + 1} exceeds num_segments={num_segments}")
-    total = point_features.new_zeros(num_segments, point_features.shape[1]).index_add_(0, ids, point_features[inside])
-    count = torch.bincount(ids, minlength=num_segments).clamp(min=1).to(point_features.dtype)
-    return total / count[:, None]
+    ids = segment_id.long()
+    if ids.numel() and (int(ids.max()) > num_segments or int(ids.min()) < 0):
+        raise ModelInputError(f"segment_pool: segment ids must lie in [0, {num_segments}], got [{int(ids.min())}, "
+                              f"{int(ids.max())}]")
+    # Sum every point into row id (row 0 collects the points of no segment): selecting the segment points first
+    # costs more than adding the others (boolean indexing copies).
+    total = point_features.new_zeros(num_segments + 1, point_features.shape[1]).index_add_(0, ids, point_features)
+    count = torch.bincount(ids, minlength=num_segments + 1).clamp(min=1).to(point_features.dtype)
+    return (total / count[:, None])[1:]
 
 
 class TrackingHead(nn.Module):

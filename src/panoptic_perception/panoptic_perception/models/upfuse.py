@@ -26,7 +26,7 @@ from .pixel_decoder import PixelDecoder
 from .postprocess import PanopticPrediction, panoptic_instances, thing_slots
 from .range_view import RangeViewSpec, project_to_range_view
 from .registry import ARCHITECTURES, BACKBONES, FUSION_MODULES
-from .tracking_head import TrackingHead, mask_pool
+from .tracking_head import TrackingHead
 from .transformer_decoder import QueryTransformerDecoder
 from .view_transform import camera_to_range_view, dense_camera_depth, scale_intrinsics
 
@@ -260,8 +260,8 @@ class UPFuseOutput:
     ``layers``: per decoder prediction (class logits (B, Q, C+1), point mask logits (B, Q, N)),
     the last from the 3D-aware mask head, earlier ones read from the 2D range-view masks at each
     point's pixel (auxiliary losses). ``point_features`` (B, N, mask_dim): the 3D mask head's per-point
-    features. ``association`` (B, Q, N_thing, D): each query's unit association vectors, pooled under its
-    predicted mask (None without a tracking head). ``uncertainty`` (B, 1, H/4, W/4) and ``point_uncertainty``
+    features (the tracking head pools them over each final panoptic segment in ``postprocess``, outside the
+    network core). ``uncertainty`` (B, 1, H/4, W/4) and ``point_uncertainty``
     (B, N): U of the finest fusion scale (None for fusion without uncertainty). ``instability`` and
     ``camera_features``/``camera_masks``: per scale, for the instability loss.
     """
@@ -274,7 +274,6 @@ class UPFuseOutput:
     camera_masks: list[torch.Tensor]
     fused_features: list[torch.Tensor] = field(repr=False, default_factory=list)
     point_features: torch.Tensor | None = field(repr=False, default=None)
-    association: torch.Tensor | None = None
 
     @property
     def class_logits(self) -> torch.Tensor:
@@ -392,10 +391,6 @@ class UPFuse(nn.Module):
         point_features = self.mask_head.point_features(mask_features, range_image, batch.point_vu, batch.point_range)
         point_logits = torch.einsum("bqc,bnc->bqn", final.mask_embed, point_features)
         layers.append((final.class_logits, point_logits))
-        association = None
-        if self.tracking_head is not None:
-            predicted = (point_logits.detach() > 0) & batch.point_valid[:, None, :]  # sigmoid >= 0.5
-            association = self.tracking_head(mask_pool(point_features, predicted))
 
         has_u = uncert[0] is not None
         return UPFuseOutput(
@@ -407,7 +402,6 @@ class UPFuse(nn.Module):
             camera_masks=[w[1] for w in warped],
             fused_features=fused,
             point_features=point_features,
-            association=association,
         )
 
     @torch.no_grad()

@@ -52,8 +52,9 @@ def test_onnx_runtime_matches_pytorch_logits_and_panoptic_points(model_case, tmp
     directory, batches, onnx_path = model_case
     artifacts = load_artifacts(directory, onnx_cache_dir=tmp_path / "onnx")
     onnx_path = onnx_path or export_onnx(artifacts.model, batches[0], tmp_path / "core.onnx")
-    torch_runner = PanopticRunner(TorchBackend(artifacts.model), artifacts.config, bucket=1024)
-    ort_runner = PanopticRunner(OnnxRuntimeBackend(onnx_path), artifacts.config, bucket=1024)
+    head = artifacts.model.tracking_head
+    torch_runner = PanopticRunner(TorchBackend(artifacts.model), artifacts.config, bucket=1024, tracking_head=head)
+    ort_runner = PanopticRunner(OnnxRuntimeBackend(onnx_path), artifacts.config, bucket=1024, tracking_head=head)
     assigned = 0
     for batch in batches:
         inputs = torch_runner.inputs(batch)
