@@ -27,6 +27,7 @@ from ..camera_only import depth_init_from
 from ..core import CameraImage, LidarCameraSynchronizer, PanopticCloud, SyncConfig, TransformLookupError, TransformTree
 from ..odometry import (
     MODE_VISUAL,
+    DegenerateGeometryError,
     OdometryConfig,
     OdometryInputError,
     OdometryResult,
@@ -190,7 +191,9 @@ class OdometryNode(Node):
         except TransformLookupError as err:
             self.log.warning("extrinsics", f"sweep at {synced.lidar_stamp_ns} ns skipped, waiting for /tf_static: {err}")
             return
-        except (ConversionError, OdometryInputError, ValueError) as err:
+        except (ConversionError, OdometryInputError, ValueError, DegenerateGeometryError) as err:
+            # DegenerateGeometryError: the LiDAR path's ICP found too few correspondences (e.g. a foreign or empty
+            # sweep); the node must live on to the next sweep.
             self.log.error("process", f"sweep at {synced.lidar_stamp_ns} ns not processed: {err}")
             return
         if result.mode != "visual" and result.reason:

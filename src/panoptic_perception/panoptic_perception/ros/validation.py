@@ -66,23 +66,29 @@ class ThrottledLogger:
 
     def warning(self, key: str, message: str) -> bool:
         """Log ``message`` as a warning unless ``key`` was logged within the period; True when emitted."""
-        return self._log(self._logger.warning, key, message)
+        text = self._admit(key, message)
+        if text is not None:
+            self._logger.warning(text)
+        return text is not None
 
     def error(self, key: str, message: str) -> bool:
         """Log ``message`` as an error unless ``key`` was logged within the period; True when emitted."""
-        return self._log(self._logger.error, key, message)
+        text = self._admit(key, message)
+        if text is not None:
+            self._logger.error(text)  # its own call site: rclpy refuses one call site at two severities
+        return text is not None
 
     def suppressed(self, key: str) -> int:
         """Messages of ``key`` suppressed since its last emission."""
         return self._suppressed.get(key, 0)
 
-    def _log(self, emit: Callable[[str], Any], key: str, message: str) -> bool:
+    def _admit(self, key: str, message: str) -> str | None:
+        """The text to log now, or None while ``key`` is throttled."""
         now = self._clock()
         last = self._last_emit.get(key)
         if last is not None and now - last < self._period_s:
             self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return False
+            return None
         suppressed = self._suppressed.pop(key, 0)
-        emit(f"{message} ({suppressed} similar suppressed)" if suppressed else message)
         self._last_emit[key] = now
-        return True
+        return f"{message} ({suppressed} similar suppressed)" if suppressed else message

@@ -121,3 +121,42 @@ def test_odometry_parameters_are_declared_with_descriptions_and_ranges(ros_conte
     assert eta.floating_point_range[0].to_value == 100.0
     assert node.get_parameter("odometry.panoptic").value is True
     node.destroy_node()
+
+
+def test_odometry_node_logs_a_sweep_its_icp_cannot_register_and_goes_on(ros_context, spin_until, drive):
+    """A sweep with no point near the local map (here: 200 points 500 m away) makes the LiDAR path's ICP raise
+    DegenerateGeometryError; the node skips that sweep and localises the next one."""
+    from tf2_msgs.msg import TFMessage
+
+    from panoptic_perception.nodes.odometry_node import OdometryNode
+
+    frames, rig = drive
+    node = OdometryNode(context=ros_context, parameter_overrides=[Parameter("camera", value="")])
+    source = Node("source", context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    executor.add_node(source)
+    odometry = []
+    source.create_subscription(Odometry, "perception/odometry", odometry.append, 10)
+    tf_static = source.create_publisher(TFMessage, "/tf_static", LATCHED_QOS)
+    clouds = source.create_publisher(PointCloud2, "perception/panoptic_points", 10)
+    tracks = source.create_publisher(TrackArray, "perception/tracks", 10)
+    assert spin_until(executor, lambda: clouds.get_subscription_count() and tracks.get_subscription_count(), 10.0)
+    tf_static.publish(TFMessage(transforms=m.static_transforms(rig.cameras, rig.T_base_lidar, "lidar")))
+    spin_until(executor, lambda: False, timeout=0.3)
+    far = np.zeros((200, 4), np.float32)
+    far[:, 0], far[:, 1] = 500.0, np.linspace(-20.0, 20.0, 200)
+    zeros = np.zeros(200, np.uint32)
+    sweeps = [frames[0].sensor.points, far, frames[2].sensor.points]
+    for k, (frame, points) in enumerate(zip(frames, sweeps, strict=False)):
+        n = len(points)
+        semantic, instance = (unpack_label(frame.point_label) if points is not far else (zeros.astype(np.uint16), zeros))
+        cloud = PanopticCloud(frame.sensor.stamp_ns, points, semantic, instance.astype(np.uint32), np.ones(n, np.float32),
+                              np.zeros(n, np.float32), instance.astype(np.uint32), "lidar")
+        clouds.publish(panoptic_cloud_to_msg(cloud))
+        tracks.publish(_tracks(frame))
+        spin_until(executor, lambda k=k: len(odometry) == min(k + 1, 2), timeout=20.0)
+    assert spin_until(executor, lambda: len(odometry) == 2, timeout=20.0)
+    assert [stamp_to_ns(o.header.stamp) for o in odometry] == [frames[0].sensor.stamp_ns, frames[2].sensor.stamp_ns]
+    assert node.processed == 2
+    executor.shutdown()

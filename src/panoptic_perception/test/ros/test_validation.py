@@ -91,6 +91,17 @@ def test_throttled_logger_wraps_an_rclpy_logger():
     assert throttled.suppressed("k") == 1
 
 
+def test_throttled_logger_logs_warnings_and_errors_to_one_rclpy_logger():
+    """rclpy refuses one call site at two severities ("Logger severity cannot be changed between calls"): a node
+    that warned once and then hit an error crashed in its callback."""
+    import rclpy.logging
+
+    throttled = ThrottledLogger(rclpy.logging.get_logger("test_validation_levels"), period_s=0.0)
+    assert throttled.warning("a", "a warning (expected in the test log)")
+    assert throttled.error("b", "an error (expected in the test log)")
+    assert throttled.warning("a", "a warning again (expected in the test log)")
+
+
 # --- clouds ------------------------------------------------------------------------------------------------
 
 
