@@ -34,7 +34,6 @@ class FrameRecord:
     oracle_classes: np.ndarray  # (K_gt,) class of each oracle instance
     oracle_vectors: np.ndarray | None  # (K_gt, D) association vectors pooled under the ground-truth masks
     fusion_ms: float  # network forward + post-processing
-    head_ms: float  # association vectors: segment pooling + the head's FC layers (part of fusion_ms)
 
     def oracle(self) -> list[Detection]:
         """Ground-truth instances (score 1) as detections, with their vectors."""
@@ -53,7 +52,7 @@ def save_records(path: Path, records: list[FrameRecord]) -> None:
     """One NPZ (no pickle) with ``{frame}/{field}`` arrays."""
     arrays: dict[str, np.ndarray] = {"frames": np.array(len(records))}
     for i, r in enumerate(records):
-        arrays[f"{i}/scalars"] = np.array([r.stamp_ns, r.fusion_ms, r.head_ms], dtype=np.float64)
+        arrays[f"{i}/fusion_ms"] = np.array(r.fusion_ms, dtype=np.float64)
         arrays[f"{i}/stamp_ns"] = np.array(r.stamp_ns, dtype=np.int64)
         for name in _ARRAYS:
             arrays[f"{i}/{name}"] = getattr(r, name)
@@ -77,7 +76,7 @@ def load_records(path: Path, frame_id: str = "lidar") -> list[FrameRecord]:
     with data:
         records = []
         for i in range(int(data["frames"])):
-            _, fusion_ms, head_ms = data[f"{i}/scalars"]
+            fusion_ms = float(data[f"{i}/fusion_ms"]) if f"{i}/fusion_ms" in data else float(data[f"{i}/scalars"][1])
             stamp_ns = int(data[f"{i}/stamp_ns"])
             points = data[f"{i}/points"]
             n = len(points)
@@ -86,6 +85,5 @@ def load_records(path: Path, frame_id: str = "lidar") -> list[FrameRecord]:
             optional = {k: data[f"{i}/{k}"] if f"{i}/{k}" in data else None for k in _OPTIONAL}
             records.append(FrameRecord(stamp_ns, data[f"{i}/pose"], points, data[f"{i}/gt_sem"], data[f"{i}/gt_inst"],
                                        cloud, optional["pred_vectors"], data[f"{i}/oracle_segment"],
-                                       data[f"{i}/oracle_classes"], optional["oracle_vectors"], float(fusion_ms),
-                                       float(head_ms)))
+                                       data[f"{i}/oracle_classes"], optional["oracle_vectors"], fusion_ms))
     return records

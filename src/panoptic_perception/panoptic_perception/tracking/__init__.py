@@ -8,6 +8,7 @@ from .errors import TrackerConfigError, TrackingError, TrackingInputError
 from .kalman import ConstantVelocityKalman, chi2_gate
 from .panoptic_fusion import PanopticFusionResult, fuse_panoptic
 from .registry import ASSOCIATIONS
+from .segments import segment_detections
 from .tracker import PanopticTracker, TrackOutput, assign_track_ids, matches_of
 from .types import Detection, Track, TrackState
 
@@ -35,4 +36,5 @@ __all__ = [
     "fuse_panoptic",
     "hungarian",
     "matches_of",
+    "segment_detections",
 ]

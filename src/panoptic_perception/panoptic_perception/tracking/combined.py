@@ -3,13 +3,13 @@
 Cost of a (track, detection) pair of the same class:
 
     c = m + w_e * d_e,     m = d_M^2 / chi2_{3, p}   (``motion_metric: mahalanobis``)
-                           m = d / (gate_m + gate_growth_m * (k - 1))   (``motion_metric: euclidean``)
+                           m = d / (g + gate_growth_m * (k - 1))   (``motion_metric: euclidean``, g = ``motion_gate_m``)
 
 ``m`` is the motion cost normalised by its own gate, so it lies in [0, 1] for every pair the gate admits:
 the squared Mahalanobis distance of the detection centroid from the track's constant-velocity prediction
 (innovation covariance ``S = H P H^T + R``, which widens by itself while a track is lost), or the
-Euclidean distance [m] over the growing gate of the embedding association (k = frames since the track was
-last seen). ``d_e`` is the Euclidean distance of the association vectors (track: mean of its last
+Euclidean distance [m] over a gate that grows like the embedding association's (k = frames since the track
+was last seen). ``d_e`` is the Euclidean distance of the association vectors (track: mean of its last
 ``embedding_window``), admitted up to ``embedding_threshold``. Pairs outside either gate never match.
 
 ``w_e`` (``embedding_weight``) trades the cues: 0 is pure motion (the ``centroid_kalman`` baseline's
@@ -57,7 +57,7 @@ class EmbeddingMotionAssociation(CostAssociation):
     @classmethod
     def from_config(cls, cfg: object) -> EmbeddingMotionAssociation:
         return cls(cfg.embedding_weight, cfg.motion_metric, cfg.embedding_threshold,  # type: ignore[attr-defined]
-                   cfg.gate_probability, cfg.gate_m, cfg.gate_growth_m, cfg.measurement_noise)  # type: ignore[attr-defined]
+                   cfg.gate_probability, cfg.motion_gate_m, cfg.gate_growth_m, cfg.measurement_noise)  # type: ignore[attr-defined]
 
     def motion_cost(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
         """(T, D) motion cost over its gate: <= 1 inside the gate."""

@@ -22,6 +22,7 @@ class TrackerConfig:
     gate_growth_m: float = 0.5  # gate growth per additional frame since the track was last seen [m]
     embedding_weight: float = 1.0  # embedding_motion: cost = motion cost / its gate + embedding_weight * vector distance
     motion_metric: str = "mahalanobis"  # embedding_motion: mahalanobis (chi-square gate) | euclidean (growing gate)
+    motion_gate_m: float = 2.0  # embedding_motion, euclidean: gate [m] for a track seen last frame (grows by gate_growth_m)
     min_hits: int = 3  # observations that confirm a tentative track
     max_lost: int = 10  # consecutive missed frames after which a lost track is removed
     new_track_score: float = 0.6  # an unmatched detection starts a track only at this score or above

@@ -89,7 +89,7 @@ class Detection:
             raise TrackingInputError(f"Detection mask has {sel.shape[0]} entries for {len(xyz)} points")
         if indices.size == 0:
             raise TrackingInputError("Detection.from_points needs at least one point")
-        pts = np.asarray(xyz, dtype=np.float64)[indices, :3]
+        pts = np.asarray(xyz)[indices, :3].astype(np.float64)  # select first: converting all N points per instance costs
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         return cls(class_id, score, pts.mean(axis=0), (lo + hi) / 2, hi - lo, 0.0, embedding, indices,
                    pts if keep_points else None)
