@@ -19,7 +19,16 @@ import numpy as np
 
 from .camera_only import CameraOnlyConfig, CameraOnlyStage
 from .core import CameraModel, PanopticCloud, SensorFrame, StageTimer, load_class_table
-from .tracking import ASSOCIATIONS, Detection, PanopticTracker, TrackerConfig, TrackOutput, assign_track_ids, matches_of
+from .tracking import (
+    ASSOCIATIONS,
+    Detection,
+    PanopticTracker,
+    TrackerConfig,
+    TrackOutput,
+    assign_track_ids,
+    matches_of,
+    segment_detections,
+)
 
 MODE_FUSION, MODE_LIDAR_ONLY, MODE_DEGRADED = "fusion", "lidar_only", "degraded"
 MODE_CAMERA_ONLY = "camera_only"  # no LiDAR: DeepDPS per camera, back-projected (camera_only.py)
@@ -175,18 +184,8 @@ def thing_detections(cloud: PanopticCloud, is_thing: np.ndarray, min_points: int
     ``association`` (K, D): row k is the association vector of instance id k + 1 (``FusionStage.run``).
     """
     thing = (cloud.instance_id > 0) & is_thing[cloud.class_id]
-    ids, inverse, counts = np.unique(cloud.instance_id[thing], return_inverse=True, return_counts=True)
-    indices = np.flatnonzero(thing)
-    detections = []
-    for k, _ in enumerate(ids):
-        if counts[k] < min_points:
-            continue
-        members = indices[inverse == k]
-        cls = int(np.bincount(cloud.class_id[members]).argmax())
-        embedding = association[int(ids[k]) - 1] if association is not None else None
-        detections.append(Detection.from_points(cloud.points[:, :3], members, cls, float(cloud.score[members].mean()),
-                                                embedding))
-    return detections
+    return segment_detections(cloud.points, np.where(thing, cloud.instance_id, 0), cloud.class_id, cloud.score, association,
+                              min_points)
 
 
 class PerceptionPipeline:
