@@ -185,6 +185,8 @@ def _odometry_rows(metrics: dict[str, Any], map_pq: dict[str, Any] | None) -> li
     if odometry is not None:
         ate, rpe = odometry["ate_se3"], odometry["rpe_frame"]
         rows += [_row("ATE [m] (SE(3)-aligned RMSE, base_link)", ate["rmse"]), _row("ATE max [m]", ate["max"]),
+                 *([_row("position error in odom, unaligned, max [m]", odometry["odom_frame"]["max"])]
+                   if "odom_frame" in odometry else []),
                  _row("RPE per sweep [m] (RMSE)", rpe["translation_rmse_m"]),
                  _row("RPE per sweep [deg] (RMSE)", rpe["rotation_rmse_deg"])]
     if map_pq is not None:
@@ -200,7 +202,7 @@ def write_report(out: Path, bag: Path, model_dir: Path, rate: float, counters: d
     from panoptic_perception.mapping import PanopticMap
     from panoptic_perception.mapping.evaluate import plot_bev
 
-    from .demo_scoring import map_panoptic_quality, plot_trajectory, recorded_poses, trajectories
+    from .demo_scoring import map_panoptic_quality, odom_frame_error, plot_trajectory, recorded_poses, trajectories
 
     render_prediction(bag, out / "recording", out / "prediction.png")
     pictures = ["![predicted labels of the last sweep, in the camera and from above](prediction.png)"]
@@ -208,6 +210,7 @@ def write_report(out: Path, bag: Path, model_dir: Path, rate: float, counters: d
     poses = recorded_poses(out / "recording") if odometry else None
     if poses and "odometry" in metrics:
         estimate, truth = trajectories(bag, poses)
+        metrics["odometry"]["odom_frame"] = odom_frame_error(estimate, truth)
         plot_trajectory(estimate, truth, metrics["odometry"]["ate_se3"]["rmse"], out / "trajectory.png",
                         f"{bag.name}: perception/odometry vs ground truth, bird's eye")
         pictures.append("![trajectory: the published odometry (SE(3)-aligned) and the ground truth](trajectory.png)")

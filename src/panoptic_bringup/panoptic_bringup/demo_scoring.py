@@ -41,6 +41,15 @@ def trajectories(bag: Path, poses: dict[int, np.ndarray]) -> tuple[np.ndarray, n
     return np.stack(est), np.stack(truth)
 
 
+def odom_frame_error(estimate: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """Position error in the odometry's own frame, without alignment: ``odom`` is base_link at the first sweep, so
+    the truth is taken relative to its first pose. Unlike the aligned ATE it sees a constant rotation of the whole
+    trajectory (a wrong mounting yaw, a wrong start), which grows with the distance driven."""
+    from panoptic_perception.metrics import ate
+
+    return ate(estimate, np.linalg.inv(truth[0]) @ truth, alignment="none").as_dict()
+
+
 def plot_trajectory(estimate: np.ndarray, truth: np.ndarray, ate_m: float, path: Path, title: str) -> None:
     """Bird's eye: the estimate SE(3)-aligned to the truth (as the ATE aligns it), and the position error per sweep."""
     import matplotlib

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from panoptic_bringup import demo
-from panoptic_bringup.demo_scoring import map_panoptic_quality, plot_trajectory, trajectories
+from panoptic_bringup.demo_scoring import map_panoptic_quality, odom_frame_error, plot_trajectory, trajectories
 from panoptic_datasets.formats.bag import BagReader
 from panoptic_perception.core import PanopticCloud, unpack_label
 from panoptic_perception.mapping import MapConfig, PanopticMap
+from panoptic_perception.metrics import ate
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +60,17 @@ def test_trajectories_pair_the_sweeps_that_have_a_pose_and_plot_them(drive, tmp_
     estimate, reference = trajectories(bag, truth)
     plot_trajectory(estimate, reference, 0.0, tmp_path / "trajectory.png", "truth against itself")
     assert (tmp_path / "trajectory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_odom_frame_error_sees_a_rotated_trajectory_that_the_aligned_ate_forgives(drive):
+    bag, _, truth = drive
+    _, reference = trajectories(bag, truth)
+    relative = np.linalg.inv(reference[0]) @ reference  # what a perfect odometry publishes: odom = the first base_link
+    assert odom_frame_error(relative, reference)["max"] == pytest.approx(0.0, abs=1e-9)
+    yaw = np.radians(2.0)
+    turn = np.eye(4)
+    turn[:2, :2] = [[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]]
+    turned = turn @ relative  # the whole drive rotated by 2 degrees about the start, e.g. a wrong mounting yaw
+    travelled = np.linalg.norm(relative[-1, :3, 3])
+    assert odom_frame_error(turned, reference)["max"] == pytest.approx(2 * np.sin(yaw / 2) * travelled, rel=1e-6)
+    assert ate(turned, reference, "se3").max < 1e-6
