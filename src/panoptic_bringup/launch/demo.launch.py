@@ -1,5 +1,8 @@
 """The stack on a synthetic drive (or a bag): the player feeds vehicle.launch.py on simulated time.
 
+The player plays closed loop, like `make demo`: the next sweep once the odometry (1-3 s a sweep on a
+small CPU) has published the last one, so that no sweep is lost.
+
     ros2 launch panoptic_bringup demo.launch.py [source:=/path/to/bag]
 """
 
@@ -20,7 +23,9 @@ def generate_launch_description():
             executable="player_node",
             name="player",
             output="screen",
-            parameters=[PathJoinSubstitution([share, "config", "player.yaml"]), {"source": LaunchConfiguration("source")}],
+            parameters=[PathJoinSubstitution([share, "config", "player.yaml"]), {
+                "source": LaunchConfiguration("source"), "rate": 0.0, "pace_topic": "perception/odometry_status",
+                "pace_timeout_s": 30.0}],
         ),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "vehicle.launch.py"])),
