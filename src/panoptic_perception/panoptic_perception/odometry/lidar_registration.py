@@ -8,6 +8,13 @@ reweighted Gauss-Newton over the left perturbation ``T <- Exp(xi) T`` (xi = [rho
 
 with per-point weights s_k (0 removes a point, e.g. one on a moving thing) and a robust kernel rho
 (Geman-McClure or Huber). ``T`` maps scan points into the map frame.
+
+A raw sweep (each point in the sensor frame of its own firing time ``tau`` after the stamp) can be
+de-skewed inside the registration (``SweepMotion``): with the constant velocity ``V = Log(T_prev^-1 T) / dt``
+that takes the previous sweep's pose to the current estimate, ``p_k <- p_k + tau_k (w x p_k + v)``, and
+the residual's Jacobian includes the path through V (``dV/dxi = Ad(T^-1) / dt`` to first order), so pose
+and de-skew are one least-squares problem. De-skewing with a velocity fixed beforehand instead feeds that
+velocity's error into the pose (half of it: the mean firing time is half a sweep).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import pypose as pp
 import torch
 from scipy.spatial import cKDTree
 
+from . import motion
 from .errors import DegenerateGeometryError, OdometryInputError
 
 
@@ -27,6 +35,30 @@ def _points(points: np.ndarray, name: str) -> np.ndarray:
     if points.ndim != 2 or points.shape[1] < 3:
         raise OdometryInputError(f"{name}: expected (N, 3) points, got {points.shape}")
     return points[:, :3]
+
+
+def deskew(xyz: np.ndarray, point_time: np.ndarray | None, velocity: np.ndarray) -> np.ndarray:
+    """Points in the sensor frame at the sweep stamp, first order in the per-point time: p + tau (w x p + v).
+
+    ``point_time`` [s] after the stamp (None: returned as they are), ``velocity`` the body twist [v, w] per second.
+    """
+    if point_time is None:
+        return xyz
+    tau = np.asarray(point_time, dtype=np.float64)[:, None]
+    return xyz + tau * (np.cross(velocity[3:], xyz) + velocity[:3])
+
+
+@dataclass(frozen=True)
+class SweepMotion:
+    """What de-skews a raw sweep inside ``register_scan``: per-point times and the previous sweep's pose."""
+
+    point_time: np.ndarray  # (N,) [s] after this sweep's stamp, one per scan point
+    T_previous: np.ndarray  # (4, 4) pose (scan -> map) of the previous sweep
+    dt: float  # [s] from the previous sweep's stamp to this one's
+
+    def velocity(self, T: np.ndarray) -> np.ndarray:
+        """Body twist per second that takes the previous pose to T."""
+        return motion.log(np.linalg.inv(self.T_previous) @ T) / self.dt
 
 
 def voxel_downsample(points: np.ndarray, voxel_size: float) -> np.ndarray:
@@ -90,8 +122,12 @@ def register_scan(
     kernel_scale: float = 0.1,
     max_iterations: int = 50,
     tolerance: float = 1e-4,
+    sweep: SweepMotion | None = None,
 ) -> ICPResult:
     """Align ``scan`` (N, 3) to ``voxel_map``; ``weights`` (N,) in [0, 1] scale each point (0 drops it).
+
+    With ``sweep`` the scan is raw and de-skewed at every iteration with the velocity from the previous pose
+    to the current estimate (module docstring).
 
     Converged when the step |xi| falls below ``tolerance``; much tighter values can stall in a limit
     cycle of switching nearest neighbours without changing the pose by more than a fraction of a mm.
@@ -103,13 +139,18 @@ def register_scan(
     T = np.eye(4) if T_init is None else np.array(T_init, dtype=np.float64)
     if T.shape != (4, 4):
         raise OdometryInputError(f"T_init: expected (4, 4), got {T.shape}")
+    if sweep is not None and (np.shape(sweep.point_time) != (len(scan),) or not sweep.dt > 0):
+        raise OdometryInputError(f"sweep: expected ({len(scan)},) point times and dt > 0, got "
+                                 f"{np.shape(sweep.point_time)} and {sweep.dt}")
     active = s > 0
-    scan, s = scan[active], s[active]
+    raw, s = scan[active], s[active]
+    tau = None if sweep is None else np.asarray(sweep.point_time, dtype=np.float64)[active]
 
     converged, w, r, H = False, np.zeros(0), np.zeros(0), np.zeros((6, 6))
     iterations = 0
     while iterations < max_iterations and not converged:
         iterations += 1
+        scan = raw if sweep is None else deskew(raw, tau, sweep.velocity(T))
         moved = scan @ T[:3, :3].T + T[:3, 3]
         dist, idx = voxel_map.tree.query(moved, distance_upper_bound=max_distance)
         found = np.isfinite(dist)
@@ -117,6 +158,9 @@ def register_scan(
         r = np.einsum("ij,ij->i", n, p - q)
         w = s[found] * robust_weights(r, kernel, kernel_scale)
         J = np.hstack([n, np.cross(p, n)])  # d r / d xi for Exp(xi) T p, xi = [rho, phi]
+        if sweep is not None:  # + d r / d V dV / d xi: r moves by n . R tau (dv + dw x p_raw)
+            m, p_raw = n @ T[:3, :3], raw[found]
+            J = J + tau[found, None] * np.hstack([m, np.cross(p_raw, m)]) @ motion.adjoint(np.linalg.inv(T)) / sweep.dt
         H = (J * w[:, None]).T @ J
         if np.linalg.matrix_rank(H) < 6:
             raise DegenerateGeometryError(f"scan: {len(r)} correspondences do not constrain all 6 degrees of freedom")

@@ -82,6 +82,8 @@ class PanopticOdometry:
         self._T_odom_vo = np.eye(4)  # VO world (first keyframe's camera) in odom
         self._last: tuple[float, np.ndarray] | None = None  # (time [s], T_odom_lidar) of the newest estimate
         self._velocity = np.zeros(6)
+        self._velocity_known = False  # False until a second pose was estimated
+        self._sweep: tuple[float, np.ndarray] | None = None  # (stamp [s], T_odom_lidar) of the previous sweep
         self._frames = 0
         self._pixels: tuple[np.ndarray, np.ndarray] | None = None  # this call's image panoptic labels, if any
         self._reanchor: tuple[float, np.ndarray] | None = None  # (sweep time, pose) the first window was anchored at
@@ -129,7 +131,8 @@ class PanopticOdometry:
                 # At start-up the speed is unknown, so the first image is placed at the sweep's pose; the
                 # first visual velocity corrects that anchor (else every pose is off by half a frame's motion).
                 self._reanchor = (t_sweep, result.T_odom_lidar) if result.mode == MODE_INIT else None
-        self.lidar.add(_deskew(xyz, point_time, self._velocity), dynamic, result.T_odom_lidar)
+        self.lidar.add(xyz, dynamic, result.T_odom_lidar, point_time, self._velocity if self._velocity_known else None)
+        self._sweep = (t_sweep, result.T_odom_lidar)
         self._frames += 1
         result.latency_ms["total"] = 1e3 * (time.perf_counter() - start)
         return result
@@ -196,8 +199,14 @@ class PanopticOdometry:
             self.window = None
             return None, f"visual odometry unconstrained (confident share {est.static_share:.3f})"
         T_odom_lidar_img = self._T_odom_vo @ np.linalg.inv(G_new) @ T_cam_lidar
+        # The fused motion of the frames before (right after start-up: this frame's visual motion) seeds the sweep's
+        # de-skew; the registration then finds the sweep's motion with its pose. The visual pose's own motion must not
+        # de-skew the sweep: it carries the visual error (tens of cm per frame in busy scenes) into the LiDAR pose.
+        velocity_before = self._velocity
         if self._last is not None:
             self._velocity = motion.body_velocity(self._last[1], self._last[0], T_odom_lidar_img, t_img)
+            velocity_before = velocity_before if self._velocity_known else self._velocity
+            self._velocity_known = True
             if self._reanchor is not None:
                 t_anchor, T_anchor = self._reanchor
                 correction = motion.advance(T_anchor, self._velocity, self._last[0] - t_anchor) @ np.linalg.inv(self._last[1])
@@ -210,24 +219,29 @@ class PanopticOdometry:
         Ad = motion.adjoint(np.linalg.inv(T_cam_lidar))
         cov_body = Ad @ est.covariance @ Ad.T
         if self.config.lidar_fusion and self.lidar.ready:
-            T_fused, cov_body = self._fuse_lidar(T_odom_lidar, cov_body, xyz, dynamic, point_time)
+            before = None if self._sweep is None else (t_sweep - self._sweep[0], self._sweep[1])
+            T_fused, cov_body = self._fuse_lidar(T_odom_lidar, cov_body, xyz, dynamic, point_time, velocity_before, before)
             correction = T_fused @ np.linalg.inv(T_odom_lidar)  # re-anchor the VO world on the fused pose
             self._T_odom_vo = correction @ self._T_odom_vo
-            self._last = (t_img, correction @ self._last[1])
+            if self._sweep is not None:  # the fused motion predicts the next frame and de-skews this sweep into the map
+                self._velocity = motion.body_velocity(self._sweep[1], self._sweep[0], T_fused, t_sweep)
+            self._last = (t_sweep, T_fused)
             T_odom_lidar = T_fused
         return self._result(cloud.stamp_ns, T_odom_lidar, cov_body, MODE_VISUAL, "", est.keyframe, est.static_share,
                             est.dynamic_share, {"visual": 1e3 * (time.perf_counter() - t0)},
                             (est.class_id, est.instance_id)), ""
 
     def _fuse_lidar(self, T_visual: np.ndarray, cov_visual: np.ndarray, xyz: np.ndarray, dynamic: np.ndarray,
-                    point_time: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+                    point_time: np.ndarray | None, velocity: np.ndarray, previous: tuple[float, np.ndarray] | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
         """Information-weighted mean of the visual pose and scan-to-map ICP started from it (body perturbations).
 
         Where the scan is degenerate (a straight street of planes leaves the forward axis unconstrained) its
         information there is small and the visual pose decides; where the camera sees mostly moving things, the
-        LiDAR does.
+        LiDAR does. The sweep is de-skewed together with its registration (``LidarOdometry.register_sweep``),
+        from ``velocity`` (the fused motion of the frames before) and ``previous`` = (dt [s], previous sweep pose).
         """
-        icp = self.lidar.register(_deskew(xyz, point_time, self._velocity), dynamic, T_visual)
+        icp, _ = self.lidar.register_sweep(xyz, dynamic, T_visual, point_time, velocity, previous)
         Ad = motion.adjoint(icp.T)  # xi_left = Ad(T) xi_body, so the body information is Ad^T H Ad
         info_lidar = Ad.T @ icp.information @ Ad / max(icp.rmse, 1e-3) ** 2
         info_visual = np.linalg.pinv(cov_visual)
@@ -243,13 +257,15 @@ class PanopticOdometry:
         if not self.lidar.ready:
             T, cov_body, mode = predicted, np.diag([1e-6] * 6), MODE_INIT
         else:
-            icp = self.lidar.register(_deskew(xyz, point_time, self._velocity), dynamic, predicted)
+            previous = None if self._sweep is None else (t_sweep - self._sweep[0], self._sweep[1])
+            icp, _ = self.lidar.register_sweep(xyz, dynamic, predicted, point_time, self._velocity, previous)
             T, mode = icp.T, MODE_LIDAR
             Ad = motion.adjoint(np.linalg.inv(T))  # left (odom-frame) perturbation -> body perturbation
             cov_left = np.linalg.pinv(icp.information) * max(icp.rmse, 1e-3) ** 2
             cov_body = Ad @ cov_left @ Ad.T
-        if self._last is not None and mode == MODE_LIDAR:
-            self._velocity = motion.body_velocity(self._last[1], self._last[0], T, t_sweep)
+        if self._sweep is not None and mode == MODE_LIDAR:
+            self._velocity = motion.body_velocity(self._sweep[1], self._sweep[0], T, t_sweep)
+            self._velocity_known = True
         self._last = (t_sweep, T)
         share = float(dynamic.mean()) if len(dynamic) else 0.0
         return self._result(cloud.stamp_ns, T, cov_body, mode, reason, False, 0.0, share,
@@ -276,10 +292,3 @@ def _cloud_arrays(cloud: PanopticCloud) -> tuple[np.ndarray, np.ndarray, np.ndar
         raise OdometryInputError("cloud: points contain NaN or inf")
     return xyz, cls, ids
 
-
-def _deskew(xyz: np.ndarray, point_time: np.ndarray | None, velocity: np.ndarray) -> np.ndarray:
-    """Points in the LiDAR frame at the sweep stamp, first order in the per-point time: p + tau (w x p + v)."""
-    if point_time is None:
-        return xyz
-    tau = np.asarray(point_time, dtype=np.float64)[:, None]
-    return xyz + tau * (np.cross(velocity[3:], xyz) + velocity[:3])
