@@ -138,6 +138,12 @@ class LatencyProbe:
         return sum(r.node_total_ms is not None and r.input_ns is not None for r in self.frames.values())
 
     @property
+    def answered_without_points(self) -> int:
+        """Sweeps whose status came back before their (larger) panoptic cloud did."""
+        return sum(r.node_total_ms is not None and r.input_ns is not None and r.points_ns is None
+                   for r in self.frames.values())
+
+    @property
     def dropped_by_node(self) -> int:
         return int(self.last_status.frames_dropped) if self.last_status is not None else 0
 
@@ -367,6 +373,8 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
                         if probe.answered > progress.n:
                             progress.update(probe.answered - progress.n)
                         done = probe.answered + probe.dropped_by_node >= in_bag
+                        if done and probe.answered_without_points and time.monotonic() - probe.last_arrival < 2.0:
+                            continue  # the clouds of the last statuses are still on their way
                         # After the player has gone, what has not come back within 3 s is not coming.
                         quiet = player.poll() is not None and time.monotonic() - probe.last_arrival > 3.0
                         if done or quiet:

@@ -11,6 +11,7 @@ LiDAR path; the result says which cameras contributed and why a frame ran degrad
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,18 @@ class PipelineConfig:
         if set(camera_only) - names:
             raise PipelineConfigError(f"unknown camera_only key(s): {', '.join(sorted(set(camera_only) - names))}")
         return cls(FusionConfig(**fusion), TrackerConfig.from_dict(tracking), CameraOnlyConfig(**camera_only))
+
+
+CoreOutputs = tuple[dict[str, np.ndarray], np.ndarray]  # the network core's outputs, the padded points' validity
+
+
+@dataclass
+class InferredFrame:
+    """A sweep between ``PerceptionPipeline.infer`` and ``complete``: the network core's outputs."""
+
+    frame: SensorFrame
+    core: CoreOutputs
+    network_ms: float  # time of ``infer``, counted in the "fusion" stage
 
 
 @dataclass
@@ -155,13 +168,23 @@ class FusionStage:
 
     def run(self, frame: SensorFrame) -> tuple[PanopticCloud, np.ndarray | None]:
         """The panoptic cloud and the (K, D) association vectors of its thing instances 1..K (None without a head)."""
+        return self.finish(frame, self.infer(frame))
+
+    def infer(self, frame: SensorFrame) -> CoreOutputs:
+        """First half of ``run``: camera tensors, range view and the network core (outputs, point validity)."""
         from .models.upfuse import collate
 
         torch = self._torch
         images, K, T, valid = self._camera_tensors(frame)
         batch = collate([torch.from_numpy(frame.points)], self.runner.config.range_spec, images, K, T, valid)
         with torch.inference_mode():
-            prediction = self.runner.predict(batch)[0]
+            return self.runner.run_core(batch)
+
+    def finish(self, frame: SensorFrame, core: CoreOutputs) -> tuple[PanopticCloud, np.ndarray | None]:
+        """Second half of ``run``: panoptic post-processing of ``infer``'s core outputs into the cloud."""
+        torch = self._torch
+        with torch.inference_mode():
+            prediction = self.runner.predictions(*core)[0]
         n = len(frame.points)
         uncertainty = prediction.uncertainty.numpy() if prediction.uncertainty is not None else np.ones(n)
         association = prediction.association.numpy() if prediction.association is not None else None
@@ -215,11 +238,24 @@ class PerceptionPipeline:
         configured, takes the camera-only path."""
         if lidar_missing or (len(frame.points) == 0 and self.camera_only is not None):
             return self.process_camera_only(frame, lidar_missing or "no LiDAR points in the frame")
+        return self.complete(self.infer(frame), T_odom_lidar)
+
+    def infer(self, frame: SensorFrame) -> InferredFrame:
+        """The first stage of ``process`` (a sweep with points): the network core. Thread-safe against ``complete``
+        of an earlier frame, which may run at the same time (``core.two_stage``)."""
+        start = time.perf_counter()
+        core = self.fusion.infer(frame)
+        return InferredFrame(frame, core, (time.perf_counter() - start) * 1e3)
+
+    def complete(self, inferred: InferredFrame, T_odom_lidar: np.ndarray | None = None) -> FrameResult:
+        """The second stage of ``process``: post-processing, tracking (frames must come in stamp order)."""
+        frame = inferred.frame
         timer = StageTimer()
         used = tuple(n for n in self.fusion.camera_names if n in frame.cameras)
         missing = tuple(n for n in self.fusion.camera_names if n not in frame.cameras)
         with timer.stage("fusion"):
-            cloud, association = self.fusion.run(frame)
+            cloud, association = self.fusion.finish(frame, inferred.core)
+        timer.add("fusion", inferred.network_ms)
         with timer.stage("tracking"):
             detections = thing_detections(cloud, self._is_thing, self.min_instance_points, association)
             tracks = self.tracker.update(detections, frame.stamp_ns, T_odom_lidar)

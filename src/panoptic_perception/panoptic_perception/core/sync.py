@@ -250,6 +250,13 @@ class LidarCameraSynchronizer:
         with self._lock:
             self._dropped += int(count)
 
+    def drop_released(self) -> None:
+        """A released set that its consumer dropped unprocessed (its own queue was full): counted as dropped,
+        no longer as processed."""
+        with self._lock:
+            self._processed -= 1
+            self._dropped += 1
+
     def add_image(self, camera: str, stamp_ns: int, payload: Any, now_ns: int) -> None:
         """Queue one camera image (``now_ns`` is accepted for symmetry; images carry no timeout)."""
         with self._lock:

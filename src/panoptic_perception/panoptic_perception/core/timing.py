@@ -30,6 +30,10 @@ class StageTimer:
         finally:
             self._ms[name] = self._ms.get(name, 0.0) + (self._clock() - start) / _NS_PER_MS
 
+    def add(self, name: str, ms: float) -> None:
+        """Time of ``name`` measured elsewhere (e.g. on another thread), added as if the stage had run again."""
+        self._ms[name] = self._ms.get(name, 0.0) + ms
+
     def as_dict(self) -> dict[str, float]:
         """Stage name -> milliseconds, a copy."""
         return dict(self._ms)

@@ -108,6 +108,13 @@ class PanopticRunner:
         batch.validate(self.config.range_spec)
         return batch_to_inputs(pad_points(batch, self.bucket))
 
-    def predict(self, batch: UPFuseBatch) -> list[PanopticPrediction]:
+    def run_core(self, batch: UPFuseBatch) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The network core's outputs and the padded points' validity (what ``predictions`` needs)."""
         inputs = self.inputs(batch)
-        return predictions_from_outputs(self.backend.run(inputs), inputs["point_valid"], self.config, self.tracking_head)
+        return self.backend.run(inputs), inputs["point_valid"]
+
+    def predictions(self, outputs: dict[str, np.ndarray], point_valid: np.ndarray) -> list[PanopticPrediction]:
+        return predictions_from_outputs(outputs, point_valid, self.config, self.tracking_head)
+
+    def predict(self, batch: UPFuseBatch) -> list[PanopticPrediction]:
+        return self.predictions(*self.run_core(batch))

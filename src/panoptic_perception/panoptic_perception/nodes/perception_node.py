@@ -35,7 +35,8 @@ from ..core import (
     load_class_table,
 )
 from ..core.camera_health import CameraHealth
-from ..pipeline import FrameResult, FusionConfig, PerceptionPipeline, PipelineConfig
+from ..core.two_stage import SecondStage, TwoStageWorker
+from ..pipeline import FrameResult, FusionConfig, InferredFrame, PerceptionPipeline, PipelineConfig
 from ..ros.class_map import class_map_msg
 from ..ros.conversions import (
     camera_info_to_model,
@@ -99,6 +100,13 @@ class PerceptionNode(Node):
         qos_name = declare(self, "qos.input", "sensor_data", "QoS of sensor inputs: sensor_data|reliable|...")
         depth = declare(self, "qos.input_depth", 0, "input queue depth (keep last); 0 = the profile's own", (0, 1000))
         qos = qos_from_name(qos_name, depth or None)
+        # Fusion of the next sweep runs on one thread while this sweep is tracked and published on another.
+        self.worker = TwoStageWorker(
+            declare(self, "queue_depth", 3, "synchronised sets waiting for fusion; beyond it the oldest is dropped "
+                    "(counted)", (1, 1000)),
+            self.sync.drop_released, lambda err: self.log.error("worker", f"sweep not processed: {err!r}"),
+            threaded=declare(self, "pipelined", True, "fusion and tracking/publishing on two threads (False: both in "
+                             "the executor's callback)"))
         self.table = load_class_table()
         self.health = CameraHealth()
         self.window = SyncHealthWindow()
@@ -131,6 +139,10 @@ class PerceptionNode(Node):
         self.last_lidar_stamp_ns: int | None = None
         self.first_image_stamp_ns: int | None = None
         self.last_lidar_wall_ns: int | None = None  # monotonic time of the last sweep callback or the first image
+
+    def destroy_node(self) -> None:
+        self.worker.close()
+        super().destroy_node()
 
     # Inputs
     def _on_cloud(self, msg: PointCloud2, info: Any) -> None:  # two parameters: rclpy passes the MessageInfo
@@ -221,17 +233,34 @@ class PerceptionNode(Node):
         return images, problems
 
     def _process(self, synced: SyncedSet) -> None:
+        self.worker.submit(lambda: self._infer(synced))
+
+    def _infer(self, synced: SyncedSet) -> SecondStage | None:
+        """First stage (fusion thread): conversions and the network; returns the second stage."""
         try:
             frame, problems = self._frame(synced)
             degraded = self.pipeline.camera_only is not None and frame.cameras and len(frame.points) < self.min_lidar_points
             if degraded:
-                self._publish_camera_only(self.pipeline.process(
-                    frame, lidar_missing=f"LiDAR degraded: {len(frame.points)} points < {self.min_lidar_points}"), problems)
-                self.processed += 1  # a sweep, answered camera-only
-                return
-            result = self.pipeline.process(frame)
+                result = self.pipeline.process(
+                    frame, lidar_missing=f"LiDAR degraded: {len(frame.points)} points < {self.min_lidar_points}")
+                return lambda: self._answer_degraded(result, problems)
+            inferred = self.pipeline.infer(frame)
         except (ConversionError, ValueError) as err:
             self.log.error("process", f"sweep at {synced.lidar_stamp_ns} ns not processed: {err}")
+            return None
+        return lambda: self._complete(inferred, problems)
+
+    def _answer_degraded(self, result: FrameResult, problems: list[str]) -> None:
+        self._publish_camera_only(result, problems)
+        self.processed += 1  # a sweep, answered camera-only
+
+    def _complete(self, inferred: InferredFrame, problems: list[str]) -> None:
+        """Second stage (publishing thread): post-processing, tracking, outputs."""
+        frame = inferred.frame
+        try:
+            result = self.pipeline.complete(inferred)
+        except (ConversionError, ValueError) as err:
+            self.log.error("process", f"sweep at {frame.stamp_ns} ns not processed: {err}")
             return
         stamp, frame_id = frame.stamp_ns, frame.lidar_frame
         self.points_pub.publish(panoptic_cloud_to_msg(result.cloud, frame_id))
@@ -255,14 +284,20 @@ class PerceptionNode(Node):
     def _process_camera_only(self, name: str, msg: Image, reason: str) -> None:
         """One image while the LiDAR is silent: the camera-only cloud, stamped with the image, in the LiDAR frame."""
         stamp = stamp_to_ns(msg.header.stamp)
-        try:
-            images, problems = self._images({name: (stamp, msg)}, self.lidar_frame)
-            if not images:
-                raise ConversionError("; ".join(problems))
-            frame = SensorFrame(stamp, np.zeros((0, 4), np.float32), images, None, self.lidar_frame)
-            self._publish_camera_only(self.pipeline.process(frame, lidar_missing=reason), problems)
-        except (ConversionError, ValueError) as err:
-            self.log.error("camera_only", f"camera-only frame of {name} at {stamp} ns not processed: {err}")
+
+        def infer() -> SecondStage | None:
+            try:
+                images, problems = self._images({name: (stamp, msg)}, self.lidar_frame)
+                if not images:
+                    raise ConversionError("; ".join(problems))
+                frame = SensorFrame(stamp, np.zeros((0, 4), np.float32), images, None, self.lidar_frame)
+                result = self.pipeline.process(frame, lidar_missing=reason)
+            except (ConversionError, ValueError) as err:
+                self.log.error("camera_only", f"camera-only frame of {name} at {stamp} ns not processed: {err}")
+                return None
+            return lambda: self._publish_camera_only(result, problems)
+
+        self.worker.submit(infer)
 
     def _publish_camera_only(self, result: FrameResult, problems: list[str]) -> None:
         stamp, frame_id = result.cloud.stamp_ns, result.cloud.frame_id
@@ -290,7 +325,11 @@ class PerceptionNode(Node):
 def main(args: list[str] | None = None) -> None:
     try:
         with rclpy.init(args=args):
-            rclpy.spin(PerceptionNode())
+            node = PerceptionNode()
+            try:
+                rclpy.spin(node)
+            finally:
+                node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
 

@@ -252,6 +252,14 @@ def test_reset_after_a_clock_jump_accepts_older_stamps_again_and_keeps_counters(
     assert sync.counters.processed == 2
 
 
+def test_a_released_set_that_its_consumer_dropped_counts_as_dropped_not_processed():
+    sync = LidarCameraSynchronizer(SyncConfig.uniform(["front"], timeout_ns=0))
+    sync.add_lidar(PERIOD, "sweep", now_ns=0)
+    assert len(sync.poll(now_ns=0)) == 1 and sync.counters.processed == 1
+    sync.drop_released()
+    assert (sync.counters.processed, sync.counters.dropped) == (0, 1)
+
+
 def test_two_cameras_at_15_and_5_hz_pair_with_a_10_hz_lidar():
     slop = 35 * MS
     sync = LidarCameraSynchronizer(SyncConfig.uniform(["fast", "slow"], slop_ns=slop, timeout_ns=150 * MS))

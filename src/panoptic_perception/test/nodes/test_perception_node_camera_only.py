@@ -164,9 +164,9 @@ def test_a_busy_node_with_sweeps_still_arriving_does_not_fall_back(ros_context, 
     perception.last_lidar_stamp_ns = image.stamp_ns
     perception.last_lidar_wall_ns = time.monotonic_ns()  # a sweep callback just ran
     perception._on_image("front", late)
-    assert perception.camera_only_frames == 0
+    assert perception.worker.wait_idle(60.0) and perception.camera_only_frames == 0  # frames run on the worker's threads
 
     perception.last_lidar_wall_ns = time.monotonic_ns() - 1_000_000_000  # and none for a second since
     perception._on_image("front", late)
-    assert perception.camera_only_frames == 1
+    assert perception.worker.wait_idle(60.0) and perception.camera_only_frames == 1
     perception.destroy_node()

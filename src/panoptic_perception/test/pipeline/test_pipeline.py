@@ -60,6 +60,23 @@ def test_track_ids_land_exactly_on_the_points_of_tracked_detections(tiny_upfuse_
         np.testing.assert_array_equal(result.cloud.track_id, expected)
 
 
+def test_inferring_the_next_sweep_before_completing_this_one_gives_the_same_results(tiny_upfuse_dir, frames):
+    # the node's two-stage worker runs infer(n + 1) while complete(n) runs: the results must not change
+    cameras = list(frames[0].sensor.cameras)
+    sequential = _pipeline(tiny_upfuse_dir, cameras=cameras)
+    expected = [sequential.process(f.sensor) for f in frames]
+    staged = _pipeline(tiny_upfuse_dir, cameras=cameras)
+    inferred = [staged.infer(f.sensor) for f in frames]
+    results = [staged.complete(i) for i in inferred]
+    for want, got in zip(expected, results, strict=True):
+        for name in ("class_id", "instance_id", "score", "uncertainty", "track_id"):
+            np.testing.assert_array_equal(getattr(got.cloud, name), getattr(want.cloud, name))
+        assert [t.track_id for t in got.tracks] == [t.track_id for t in want.tracks]
+        assert got.mode == want.mode and set(got.latency_ms) == {"fusion", "tracking"}
+    # the network's time is counted in the "fusion" stage
+    assert all(r.latency_ms["fusion"] > i.network_ms > 0 for r, i in zip(results, inferred, strict=True))
+
+
 def test_a_missing_camera_runs_lidar_only_and_ignores_whatever_image_slot_it_had(tiny_upfuse_dir, frames):
     name = next(iter(frames[0].sensor.cameras))
     sensor = frames[0].sensor
