@@ -77,9 +77,11 @@ def run_stack(bag: Path, recording: Path, model_dir: Path, map_name: str, rate: 
     if recording.exists():
         shutil.rmtree(recording)
     with rclpy.init():
-        # A replay must not lose sweeps in transport: reliable inputs instead of the live sensor-data QoS.
+        # A replay must not lose sweeps in transport: reliable inputs instead of the live sensor-data QoS; and an
+        # image delivered late by a busy machine is no camera fault: the synchroniser waits up to 1 s for it.
         nodes = stack_nodes(None, {
-            "perception": {"model_dir": str(model_dir), "qos.input": "reliable", "image_size": image_size},
+            "perception": {"model_dir": str(model_dir), "qos.input": "reliable", "image_size": image_size,
+                           "sync.timeout_ms": 1000.0},
             "odometry": {"qos.camera": "reliable"},
             "mapping": {"map_dir": str(recording.parent)}}, odometry=odometry)
         perception, mapping = nodes[:2]
