@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                              "has left the stack (the odometry takes over a second per sweep on a 2-core CPU)")
     parser.add_argument("--no-odometry", dest="odometry", action="store_false",
                         help="leave the odometry node out: the player's true pose places the sweeps in the map")
-    parser.add_argument("--timeout", type=float, default=600.0, help="give up playing after this many seconds")
+    parser.add_argument("--timeout", type=float, default=1800.0,
+                        help="give up playing after this many seconds (50 sweeps took 236 s at load average 5-7)")
     args = parser.parse_args(argv)
     if args.frames < 1:
         parser.error("--frames must be at least 1")
