@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .windows import sliding_windows
+
 EMPTY = 0.1  # an inverted depth below this counts as empty [m]
 
 
@@ -39,8 +41,8 @@ def masked_median(x: torch.Tensor, valid: torch.Tensor, kernel: int) -> torch.Te
     x where none is valid."""
     b, c, h, w = x.shape
     pad = kernel // 2
-    values = F.unfold(x, kernel, padding=pad).view(b, c, kernel * kernel, h * w)  # (B, C, k*k, H*W)
-    ok = F.unfold(valid.to(x.dtype), kernel, padding=pad).view(b, -1, kernel * kernel, h * w) > 0.5
+    values = sliding_windows(F.pad(x, (pad, pad, pad, pad)), kernel).view(b, c, kernel * kernel, h * w)
+    ok = sliding_windows(F.pad(valid.to(x.dtype), (pad, pad, pad, pad)), kernel).view(b, -1, kernel * kernel, h * w) > 0.5
     values = torch.where(ok, values, torch.full_like(values, float("inf")))
     count = ok.sum(2, keepdim=True)  # (B, 1, 1, H*W) valid pixels per window
     ordered = torch.sort(values, dim=2).values

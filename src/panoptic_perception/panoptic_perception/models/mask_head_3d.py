@@ -15,15 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .windows import sliding_windows
+
 
 def window_ranges(range_image: torch.Tensor, window: int) -> torch.Tensor:
     """(B*H*W, window^2) ranges of every pixel's window; columns wrap across the seam, rows
     outside the image read 0 (empty). Window slot ``j`` is offset (j // window - r, j % window - r)."""
     b, h, w = range_image.shape
     r = window // 2
-    padded = F.pad(range_image[:, None], (r, r, 0, 0), mode="circular")
-    windows = F.unfold(padded, window, padding=(r, 0))  # (B, window^2, H*W)
-    return windows.transpose(1, 2).reshape(b * h * w, window * window)
+    padded = F.pad(F.pad(range_image[:, None], (r, r, 0, 0), mode="circular"), (0, 0, r, r))[:, 0]
+    return sliding_windows(padded, window).permute(0, 2, 3, 1).reshape(b * h * w, window * window)
 
 
 def smallest_k_stable(values: torch.Tensor, k: int) -> torch.Tensor:
