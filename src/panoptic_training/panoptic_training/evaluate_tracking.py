@@ -48,6 +48,7 @@ SCENES = ("normal", "occlusion")
 START, END = "<!-- tracking-evaluation:start -->", "<!-- tracking-evaluation:end -->"
 MARGIN = 0.001  # "better" must show at the table's resolution (0.1 points); smaller differences are ties
 Sequences = dict[str, tuple[str, list[FrameRecord]]]
+cached: list[str] = []  # drives the last ``record_drives`` read from its cache instead of running the network
 
 
 def occlusion_heavy(scene: SceneConfig) -> SceneConfig:
@@ -102,11 +103,13 @@ def record_drives(model: UPFuse, scenes: list[tuple[str, str, SceneConfig]], fra
     rig = make_rig("hdl32-front")
     weights = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.state_dict().values())).hexdigest()[:12]
     sequences: Sequences = {}
+    cached.clear()
     bar = tqdm(total=len(scenes) * frames, desc="network on drives", unit="frame", disable=not progress)
     for name, kind, scene in scenes:
         path = cache / f"{name}-{kind}-f{frames}-m{min_points}-{weights}.npz" if cache is not None else None
         if path is not None and path.is_file():
             sequences[name] = (kind, load_records(path))
+            cached.append(name)
             bar.update(frames)
             continue
         records = []
@@ -235,7 +238,9 @@ def markdown(rows: list[dict[str, Any]], goal_lines: list[tuple[str, bool, str]]
         "## Evaluation: associations with the tracking head vs. baselines",
         "",
         f"Reproduce: `{info['command']}` ({info['wall_s']:.0f} s wall on the 2-core CPU dev machine, no GPU, "
-        f"{info['threads']} torch thread(s), load average {info['load']} at the end, other jobs sharing the cores).",
+        f"{info['threads']} torch thread(s), load average {info['load']} at the end, other jobs sharing the cores; "
+        f"{info['cached']} of {info['drives']} drives' network records read from the NPZ cache `--cache`, which the "
+        "first run writes: that run takes about 5 minutes more).",
         "",
         f"Model `{info['model']}` ({info['model_note']}). Test split, rig `hdl32-front`, {info['frames']} frames per drive "
         f"(10 Hz): normal drives seeds {info['normal_seeds']}; occlusion-heavy drives seeds {info['occluded_seeds']} "
@@ -346,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         "normal_seeds": ", ".join(n for n, (k, _) in sequences.items() if k == "normal"),
         "occluded_seeds": ", ".join(n for n, (k, _) in sequences.items() if k == "occlusion"),
         "fusion_ms": float(np.mean([r.fusion_ms for r in records])),
-        "separation": vector_separation(sequences), "load": load_average(),
+        "separation": vector_separation(sequences), "load": load_average(), "cached": len(cached), "drives": len(scenes),
     }
     section = markdown(rows, goal_lines, info)
     write_section(Path(args.out), section)

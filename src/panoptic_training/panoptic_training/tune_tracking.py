@@ -30,7 +30,7 @@ from .evaluate_tracking import BASELINES, Sequences, load_average, record_drives
 
 START, END = "<!-- tracking-tuning:start -->", "<!-- tracking-tuning:end -->"
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)
-GATES_M = (2.0, 3.0, 4.0, 5.0)  # euclidean motion gate; the mahalanobis gate is the chi-square quantile
+GATES_M = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0)  # euclidean motion gate; the mahalanobis gate is the chi-square quantile
 TIE = 1e-4  # sPTQ differences below 0.01 points are ties
 
 
@@ -68,9 +68,11 @@ def markdown(results: list[dict[str, Any]], chosen: dict[str, Any], baselines: l
         "### Choosing the weights (validation drives)",
         "",
         f"Reproduce: `{info['command']}` ({info['wall_s']:.0f} s wall on the 2-core CPU dev machine, no GPU, load average "
-        f"{info['load']} at the end). Validation split, {info['frames']} frames per drive: normal drives seeds "
+        f"{info['load']} at the end; network records from the NPZ cache, the first run takes about 5 minutes more). "
+        f"Validation split, {info['frames']} frames per drive: normal drives seeds "
         f"{info['normal_seeds']}; occlusion-heavy drives seeds {info['occluded_seeds']}. Chosen: highest oracle sPTQ "
-        "over all validation drives, ties (< 0.01 points) to fewer oracle ID switches, then the smaller weight.",
+        "over all validation drives, ties (< 0.01 points) to fewer oracle ID switches, then the smaller weight and gate. "
+        "Weight 0 is the motion cue alone with that gate (the ablation).",
         "",
         "| motion_metric | motion_gate_m | embedding_weight | model sPTQ | model ID sw. (occl.) | oracle sPTQ | oracle sPTQ_th "
         "| oracle ID sw. | oracle ID sw. (occl.) |",

@@ -47,6 +47,7 @@ class EmbeddingMotionAssociation(CostAssociation):
                                      f"gate_m > 0, gate_growth_m >= 0; got {embedding_weight}, {embedding_threshold}, "
                                      f"{gate_m}, {gate_growth_m}")
         self.weight = float(embedding_weight)
+        self.uses_embeddings = self.weight > 0
         self.metric = motion_metric
         self.embedding_threshold = float(embedding_threshold)
         self.chi2 = chi2_gate(3, gate_probability)
@@ -68,7 +69,9 @@ class EmbeddingMotionAssociation(CostAssociation):
         return self.kalman.gating_distance(mean, cov, np.stack([d.centroid for d in detections])) / self.chi2
 
     def cost_matrix(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
-        embedding = embedding_distances(tracks, detections, "embedding_motion association")
         motion = self.motion_cost(tracks, detections)
+        if self.weight == 0.0:  # the motion cue alone: vectors are neither needed nor gated
+            return np.where(motion <= 1.0, motion, np.inf)
+        embedding = embedding_distances(tracks, detections, "embedding_motion association")
         cost = motion + self.weight * embedding
         return np.where((motion <= 1.0) & (embedding <= self.embedding_threshold), cost, np.inf)

@@ -20,9 +20,11 @@ class TrackerConfig:
     embedding_threshold: float = 1.0  # max Euclidean association-vector distance of a match
     gate_m: float = 2.0  # motion gate around the predicted centroid [m] for a track seen last frame
     gate_growth_m: float = 0.5  # gate growth per additional frame since the track was last seen [m]
-    embedding_weight: float = 1.0  # embedding_motion: cost = motion cost / its gate + embedding_weight * vector distance
-    motion_metric: str = "mahalanobis"  # embedding_motion: mahalanobis (chi-square gate) | euclidean (growing gate)
-    motion_gate_m: float = 2.0  # embedding_motion, euclidean: gate [m] for a track seen last frame (grows by gate_growth_m)
+    # embedding_motion: cost = motion cost / its gate + embedding_weight * vector distance. Defaults chosen on validation
+    # drives (panoptic_training.tune_tracking, docs/tracking.md): the vectors did not help there, so the weight is 0.
+    embedding_weight: float = 0.0
+    motion_metric: str = "euclidean"  # embedding_motion: euclidean (growing gate) | mahalanobis (chi-square gate)
+    motion_gate_m: float = 6.0  # embedding_motion, euclidean: gate [m] for a track seen last frame (grows by gate_growth_m)
     min_hits: int = 3  # observations that confirm a tentative track
     max_lost: int = 10  # consecutive missed frames after which a lost track is removed
     new_track_score: float = 0.6  # an unmatched detection starts a track only at this score or above

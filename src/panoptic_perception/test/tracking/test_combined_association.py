@@ -71,17 +71,26 @@ def test_with_weight_zero_it_matches_as_the_mahalanobis_centroid_baseline() -> N
     np.testing.assert_array_equal(combined.matches, baseline.matches)
 
 
-def test_detections_need_vectors_and_bad_parameters_are_refused() -> None:
+def test_detections_need_vectors_unless_the_weight_is_zero_and_bad_parameters_are_refused() -> None:
     with pytest.raises(TrackingInputError, match="embedding_motion association: detection 0 has no embedding"):
         EmbeddingMotionAssociation().associate([make_track(1, 1, (0, 0, 0), [1.0])], [det(1, (0, 0, 0))])
+    motion_only = EmbeddingMotionAssociation(embedding_weight=0.0, motion_metric="euclidean")
+    assert not motion_only.uses_embeddings and EmbeddingMotionAssociation(embedding_weight=0.5).uses_embeddings
+    result = motion_only.associate([make_track(1, 1, (0, 0, 0))], [det(1, (0.5, 0, 0)), det(1, (2.5, 0, 0))])
+    assert result.matches.tolist() == [[0, 0]] and result.costs.tolist() == [0.25]
     with pytest.raises(TrackerConfigError, match="motion_metric"):
         EmbeddingMotionAssociation(motion_metric="manhattan")
     with pytest.raises(TrackerConfigError, match="embedding_weight >= 0"):
         EmbeddingMotionAssociation(embedding_weight=-1.0)
 
 
-def test_the_tracker_keeps_both_ids_where_two_persons_meet_and_turn_back(turn_back_frames, track_all,
-                                                                         count_switches) -> None:
-    tracker = PanopticTracker.from_config(TrackerConfig(association="embedding_motion", min_hits=1))
+def test_with_vectors_the_tracker_keeps_both_ids_where_two_persons_meet_and_turn_back(turn_back_frames, track_all,
+                                                                                      count_switches) -> None:
+    tracker = PanopticTracker.from_config(TrackerConfig(association="embedding_motion", embedding_weight=1.0, min_hits=1))
     assigned, _ = track_all(tracker, turn_back_frames)
     assert count_switches(assigned) == 0 and len(set(assigned[1]) | set(assigned[2])) == 2
+    # The validated default (weight 0, the motion cue alone) follows the constant-velocity prediction onto the other person.
+    motion_only = PanopticTracker.from_config(TrackerConfig(association="embedding_motion", min_hits=1))
+    assert motion_only.association.weight == 0.0
+    assigned, _ = track_all(motion_only, turn_back_frames)
+    assert count_switches(assigned) >= 1

@@ -2,9 +2,10 @@
 
 Goal (issue): tracking adds <= 5 ms per frame for 50 objects. Per sweep of 32,768 points (the hdl32-front
 bucket) with 50 instances of 200 points each: the association vectors (the head's 32-d point features
-pooled over each final segment, FC 128 -> FC 32 x 8, class slice: ``TrackingHead.segment_vectors``), the
-detections (``thing_detections``), ``PanopticTracker.update`` with the ``embedding_motion`` association and
-the per-point track IDs. Parts are timed alone too. Run for real with
+pooled over each final segment, FC 128 -> FC 32 x 8, class slice: ``TrackingHead.segment_vectors``, one torch
+thread as the node runs here), the
+detections (``thing_detections``), ``PanopticTracker.update`` with the ``embedding_motion`` association (vectors
+weighted in) and the per-point track IDs. The head is also timed alone. Run for real with
 ``python -m pytest src/panoptic_perception/test/tracking/test_tracking_cost_benchmark.py --benchmark-enable --benchmark-only``;
 in CI (benchmarks disabled) each runs once and its result is checked.
 """
@@ -65,6 +66,15 @@ class Sweeps:
         return cloud, torch.from_numpy(features), T
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """As the perception node runs on this machine (perception.yaml ``threads: 1``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def head() -> TrackingHead:
     torch.manual_seed(0)
     return TrackingHead(FEATURES, 8, 128, 32).eval()
@@ -84,7 +94,8 @@ def tracking_step(model: TrackingHead, sweeps: Sweeps, tracker: PanopticTracker)
 @pytest.mark.benchmark
 def test_tracking_cost_with_50_objects_head_detections_association_update_and_point_ids(benchmark) -> None:
     sweeps = Sweeps()
-    tracker = PanopticTracker.from_config(TrackerConfig(association="embedding_motion"))
+    # With the vectors in the cost (weight 1): the validated default weight 0 would not need the head at all.
+    tracker = PanopticTracker.from_config(TrackerConfig(association="embedding_motion", embedding_weight=1.0))
     step = tracking_step(head(), sweeps, tracker)
     for f in range(WARMUP):
         step(*sweeps.frame(f))
