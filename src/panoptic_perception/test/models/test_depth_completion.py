@@ -46,3 +46,18 @@ def test_sparse_rendering_keeps_the_nearest_depth_per_pixel():
     assert image[0, 0, 1, 1].item() == 4.0
     assert image[0, 0, 2, 3].item() == 3.0
     assert (image > 0).sum().item() == 2
+
+
+def test_masked_median_equals_the_lower_median_of_the_valid_window_pixels():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(1, 6, (1, 1, 9, 12), generator=g).float()  # repeated values: ties
+    valid = torch.rand(1, 1, 9, 12, generator=g) < 0.6
+    valid[0, 0, :5, :5] = True  # one full 5x5 window
+    out = masked_median(x, valid, 5)
+    for row in range(9):
+        for col in range(12):
+            window = x[0, 0, max(row - 2, 0):row + 3, max(col - 2, 0):col + 3]
+            ok = valid[0, 0, max(row - 2, 0):row + 3, max(col - 2, 0):col + 3]
+            values = torch.sort(window[ok]).values
+            expected = values[(len(values) - 1) // 2] if len(values) else x[0, 0, row, col]
+            assert out[0, 0, row, col] == expected, (row, col)
