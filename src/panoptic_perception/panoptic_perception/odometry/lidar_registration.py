@@ -62,9 +62,13 @@ class SweepMotion:
 
 
 def voxel_downsample(points: np.ndarray, voxel_size: float) -> np.ndarray:
-    """Centroid of the points in each occupied voxel."""
+    """Centroid of the points in each occupied voxel, ordered by voxel index (x, then y, then z)."""
     keys = np.floor(points / voxel_size).astype(np.int64)
-    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    keys -= keys.min(axis=0)
+    span = keys.max(axis=0) + 1
+    # One integer per voxel, ordered like the (x, y, z) rows: a 1-D unique is far faster than unique(axis=0).
+    flat = (keys[:, 0] * span[1] + keys[:, 1]) * span[2] + keys[:, 2]
+    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
     sums = np.zeros((len(counts), 3))
     np.add.at(sums, inverse.ravel(), points)
     return sums / counts[:, None]

@@ -93,6 +93,32 @@ def projective_transform(
     and depth in frame j above ``min_depth``), and with ``jacobian`` the Jacobians of coords w.r.t.
     pose i ``Ji`` (E, H, W, 2, 6), pose j ``Jj`` (E, H, W, 2, 6) and the inverse depth ``Jz`` (E, H, W, 2).
     """
+    if not jacobian:
+        coords, valid, _ = _reproject(poses, disps, intrinsics, ii, jj, False, min_depth)
+        return coords, valid, None
+    coords, valid, Jj, Jz, Ad = reproject_with_jacobians(poses, disps, intrinsics, ii, jj, min_depth)
+    return coords, valid, (-Jj @ Ad[:, None, None], Jj, Jz)
+
+
+def reproject_with_jacobians(
+    poses: torch.Tensor,
+    disps: torch.Tensor,
+    intrinsics: torch.Tensor,
+    ii: torch.Tensor,
+    jj: torch.Tensor,
+    min_depth: float = MIN_DEPTH,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``projective_transform`` for the BA: coords, valid, ``Jj``, ``Jz`` and ``Ad(Gij)`` (E, 6, 6) instead of ``Ji``.
+
+    ``Ji = -Jj Ad(Gij)`` for every pixel, so sums over pixels that involve ``Ji`` follow from those of ``Jj``
+    with one 6x6 product per edge instead of a product per pixel.
+    """
+    coords, valid, (Jj, Jz, Gij) = _reproject(poses, disps, intrinsics, ii, jj, True, min_depth)  # type: ignore[misc]
+    return coords, valid, Jj, Jz, adjoint_matrix(Gij)
+
+
+def _reproject(poses: torch.Tensor, disps: torch.Tensor, intrinsics: torch.Tensor, ii: torch.Tensor, jj: torch.Tensor,
+               jacobian: bool, min_depth: float) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
     num, ht, wd = disps.shape
     poses = as_se3(poses)
     if poses.shape != (num, 7):
@@ -112,9 +138,8 @@ def projective_transform(
     if not jacobian:
         return x1, valid, None
 
-    # Pose j enters as Exp(xi_j) Gij; pose i as Gij Exp(-xi_i) = Exp(-Ad(Gij) xi_i) Gij.
+    # Pose j enters as Exp(xi_j) Gij; pose i as Gij Exp(-xi_i) = Exp(-Ad(Gij) xi_i) Gij, so Ji = -Jj Ad(Gij).
     Jj = Jp @ Ja
-    Ji = -Jj @ adjoint_matrix(Gij)[:, None, None]
     # dX1/dd = Gij [0, 0, 0, 1]^T: the translation column (homogeneous scale 1).
     Jz = (Jp @ Gij[:, None, None].Act(Jz0)[..., None])[..., 0]
-    return x1, valid, (Ji, Jj, Jz)
+    return x1, valid, (Jj, Jz, Gij)
