@@ -1,7 +1,8 @@
 """``panoptic-bench replay``: a bag through the real ROS graph, timed from sensor stamp to output.
 
 The player runs in its own process with ``restamp`` (every header stamp is the wall clock at the
-moment the frame is published). The stack (perception + mapping, the vehicle launch's YAML) runs as
+moment the frame is published) and its recorded pose as ``odom -> base_link`` (no odometry node runs
+here). The stack (perception + mapping, the vehicle launch's YAML) runs as
 ``vehicle.launch.py`` lays it out, each node in its own process (``--layout processes``, the default),
 or composed in this process (``--layout composed``, the in-process runner). A probe node in this
 process notes the wall clock at which each sweep and each output arrives; the age of an output on
@@ -359,7 +360,10 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
                        str(player_yaml), "-p", f"source:={bag}", "-p", f"rate:={0.0 if closed_loop else float(rate)}",
                        "-p", "exit_on_end:=true", "-p", "restamp:=true", "-p", f"wait_for_topics:={json.dumps(topics)}",
                        # the perception node and the probe both read lidar/points
-                       "-p", "wait_for_subscribers:=2"]
+                       "-p", "wait_for_subscribers:=2",
+                       # no odometry node here (PVO is far from 10 Hz on a CPU): the recorded pose places the sweeps in
+                       # the map, so that the mapping node does its full work
+                       "-p", "ground_truth_tf:=odom"]
             if closed_loop:
                 command += ["-p", "pace_topic:=perception/status", "-p", f"pace_timeout_s:={pace_timeout_s}"]
             load_before = os.getloadavg()
