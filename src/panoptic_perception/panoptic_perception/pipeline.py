@@ -21,7 +21,6 @@ import numpy as np
 from .camera_only import CameraOnlyConfig, CameraOnlyStage
 from .core import CameraModel, PanopticCloud, SensorFrame, StageTimer, load_class_table
 from .tracking import (
-    ASSOCIATIONS,
     Detection,
     PanopticTracker,
     TrackerConfig,
@@ -226,12 +225,14 @@ class PerceptionPipeline:
     def from_config(cls, config: PipelineConfig) -> PerceptionPipeline:
         camera_only = CameraOnlyStage.from_config(config.camera_only) if config.camera_only.enabled else None
         fusion = FusionStage.from_config(config.fusion)
-        if getattr(ASSOCIATIONS.get(config.tracking.association), "uses_embeddings", False) and not fusion.has_association:
+        tracker = PanopticTracker.from_config(config.tracking)
+        # the configured association decides (embedding_motion with vector weight 0 reads no vectors)
+        if tracker.association.uses_embeddings and not fusion.has_association:
             raise PipelineConfigError(f"tracking.association {config.tracking.association!r} needs a fusion model with the "
                                       f"MOPT tracking head; "
                                       f"{config.fusion.model_dir} has none (model.json tracking_head: false): use "
                                       f"centroid_kalman or point_iou with it")
-        return cls(fusion, PanopticTracker.from_config(config.tracking), config.fusion.min_instance_points, camera_only)
+        return cls(fusion, tracker, config.fusion.min_instance_points, camera_only)
 
     def process(self, frame: SensorFrame, T_odom_lidar: np.ndarray | None = None, lidar_missing: str = "") -> FrameResult:
         """One frame. A non-empty ``lidar_missing`` reason, or a frame without points when a camera-only model is

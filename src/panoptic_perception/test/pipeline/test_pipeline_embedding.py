@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -68,3 +70,10 @@ def test_embedding_association_with_a_model_without_the_head_is_refused_by_name(
     with pytest.raises(PipelineConfigError, match="tracking head"):
         PerceptionPipeline.from_config(config_for(tiny_upfuse_dir, frames))
     assert PerceptionPipeline.from_config(config_for(tiny_upfuse_dir, frames, "centroid_kalman")) is not None
+    # the configured association decides: embedding_motion reads vectors only with a positive vector weight
+    motion_only = config_for(tiny_upfuse_dir, frames, "embedding_motion")
+    assert PerceptionPipeline.from_config(dataclasses.replace(
+        motion_only, tracking=dataclasses.replace(motion_only.tracking, embedding_weight=0.0))) is not None
+    with pytest.raises(PipelineConfigError, match="tracking head"):
+        PerceptionPipeline.from_config(dataclasses.replace(
+            motion_only, tracking=dataclasses.replace(motion_only.tracking, embedding_weight=0.5)))
