@@ -31,6 +31,17 @@ def test_demo_runs_every_sweep_through_the_stack_and_scores_the_recording(tmp_pa
     assert "report:" in capsys.readouterr().out
 
 
+def test_demo_without_odometry_maps_on_the_true_poses(tmp_path, tiny_upfuse_dir):
+    assert demo.main(["--out", str(tmp_path), "--frames", "2", "--rig", "tiny", "--model-dir", str(tiny_upfuse_dir),
+                      "--no-odometry"]) == 0
+
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    assert result["run"]["processed"] == result["run"]["mapped"] == 2 and result["run"]["localised"] is None
+    assert "odometry" not in result["metrics"] and result["metrics"]["map"]["poses"] == "ground truth"
+    assert "/perception/odometry" not in result["run"]["recorded"] and "odometry" not in result["latency_ms"]
+    assert not (tmp_path / "trajectory.png").exists()
+
+
 def test_demo_reuses_a_bag_made_with_the_same_settings(tmp_path):
     bag = tmp_path / "drive"
     demo.write_drive(bag, seed=1, rig="tiny", frames=2)
