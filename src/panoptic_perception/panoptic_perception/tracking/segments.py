@@ -34,8 +34,14 @@ def segment_detections(xyz: np.ndarray, segment_id: np.ndarray, class_id: np.nda
         raise TrackingInputError(f"segment_detections: points (N, 3+) and per-point ids, classes, scores (N,) must agree, "
                                  f"got {xyz.shape}, {segment_id.shape}, {class_id.shape}, {score.shape}")
     members = np.flatnonzero(segment_id > 0)
-    members = members[np.argsort(segment_id[members], kind="stable")]
-    ids, starts, counts = np.unique(segment_id[members], return_index=True, return_counts=True)
+    member_ids = segment_id[members]
+    if member_ids.size and int(member_ids.max()) < 1 << 16:
+        member_ids = member_ids.astype(np.uint16)  # numpy's stable sort is a radix sort for 16-bit keys
+    order = np.argsort(member_ids, kind="stable")
+    members, member_ids = members[order], member_ids[order]
+    starts = np.flatnonzero(np.r_[True, member_ids[1:] != member_ids[:-1]]) if members.size else np.zeros(0, np.int64)
+    counts = np.diff(np.r_[starts, members.size])
+    ids = member_ids[starts].astype(np.int64)
     keep = counts >= min_points
     if not keep.any():
         return []
@@ -51,15 +57,20 @@ def segment_detections(xyz: np.ndarray, segment_id: np.ndarray, class_id: np.nda
     centroid = np.add.reduceat(points, starts, axis=0) / counts[:, None]
     lo, hi = np.minimum.reduceat(points, starts, axis=0), np.maximum.reduceat(points, starts, axis=0)
     mean_score = np.add.reduceat(scores, starts) / counts
-    cls = majority(np.repeat(np.arange(len(ids)), counts), class_id[members].astype(np.int64), len(ids))
+    classes = class_id[members].astype(np.int64)
+    cls = np.minimum.reduceat(classes, starts)
+    mixed = np.flatnonzero(cls != np.maximum.reduceat(classes, starts))  # rare: most segments have one class
+    if mixed.size:
+        cls[mixed] = majority(np.repeat(np.arange(len(ids)), counts), classes, len(ids))[mixed]
+    centre, size = (lo + hi) / 2, hi - lo
+    vectors = embeddings[np.where(keep, ids, 1) - 1] if embeddings is not None else [None] * len(ids)  # dropped: any row
+    ends = starts + counts
     out = []
-    for k in np.flatnonzero(keep):
+    for k in np.flatnonzero(keep).tolist():
         d = copy.copy(_TEMPLATE)  # fields computed from validated arrays; skip __post_init__
-        d.class_id, d.score = int(cls[k]), float(mean_score[k])
-        d.centroid, d.box_center, d.box_size, d.box_yaw = centroid[k], (lo[k] + hi[k]) / 2, hi[k] - lo[k], 0.0
-        d.embedding = embeddings[int(ids[k]) - 1] if embeddings is not None else None
-        d.point_indices = members[starts[k]:starts[k] + counts[k]]
-        d.points = points[starts[k]:starts[k] + counts[k]]
+        d.class_id, d.score, d.box_yaw = int(cls[k]), float(mean_score[k]), 0.0
+        d.centroid, d.box_center, d.box_size, d.embedding = centroid[k], centre[k], size[k], vectors[k]
+        d.point_indices, d.points = members[starts[k]:ends[k]], points[starts[k]:ends[k]]
         out.append(d)
     return out
 

@@ -53,5 +53,8 @@ def test_segment_detections_validate_their_inputs() -> None:
         segment_detections(xyz, ids[:3], np.ones(4, int), np.ones(4))
     with pytest.raises(TrackingInputError, match="a row per segment id up to 2"):
         segment_detections(xyz, ids, np.ones(4, int), np.ones(4), embeddings=np.zeros((1, 3)))
+    # A segment below min_points needs no row: ids 1 (2 points) kept, 2 (1 point) dropped, one row suffices.
+    (kept,) = segment_detections(xyz, ids, np.ones(4, int), np.ones(4), embeddings=np.ones((1, 3)), min_points=2)
+    np.testing.assert_array_equal(kept.point_indices, [1, 2])
     with pytest.raises(TrackingInputError, match=r"scores in \[0, 1\]"):
         segment_detections(xyz, ids, np.ones(4, int), np.full(4, 2.0))
