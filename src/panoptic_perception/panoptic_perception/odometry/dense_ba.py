@@ -23,7 +23,7 @@ import torch
 
 from .errors import OdometryInputError
 from .lie import as_se3, retract
-from .projective_ops import projective_transform, reproject_with_jacobians
+from .projective_ops import projective_transform
 
 MIN_DISP = 1e-4  # [1/m] inverse depths are clamped above this after each step (10 km)
 
@@ -62,7 +62,7 @@ def _validate(poses: pp.LieTensor, disps: torch.Tensor, pb: BAProblem) -> None:
 
 @dataclass(frozen=True)
 class SchurSystem:
-    """The reduced normal equations ``S dx = b`` of one Gauss-Newton step and what back-substitution needs (float64)."""
+    """The reduced normal equations ``S dx = b`` of one Gauss-Newton step and what back-substitution needs."""
 
     S: torch.Tensor  # (6F, 6F) Schur complement on the F free poses: their information matrix
     b: torch.Tensor  # (6F,)
@@ -78,23 +78,19 @@ def schur_system(poses: torch.Tensor, disps: torch.Tensor, pb: BAProblem) -> Sch
     num, ht, wd = disps.shape
     hw = ht * wd
     free = num - pb.t0
-    device = disps.device
+    dtype, device = disps.dtype, disps.device
 
-    coords, valid, Jj, Jz, Ad = reproject_with_jacobians(poses, disps, pb.intrinsics, pb.ii, pb.jj)
-    # Accumulated in float64: S is a small difference of large terms (condition numbers of 1e9 occur), and float32
-    # sums over thousands of pixels lose the pose step.
-    edges, dtype = pb.ii.shape[0], torch.float64
-    w = (pb.weight * valid[..., None]).reshape(edges, hw * 2).to(dtype)  # (E, 2HW): both coordinates of every pixel
-    r = (pb.target - coords).reshape(edges, hw * 2).to(dtype)
-    Jj, Jz, Ad = Jj.reshape(edges, hw * 2, 6).to(dtype), Jz.reshape(edges, hw * 2).to(dtype), Ad.to(dtype)
-    wJjT = (w[..., None] * Jj).transpose(1, 2)  # (E, 6, 2HW)
+    coords, valid, (Ji, Jj, Jz) = projective_transform(poses, disps, pb.intrinsics, pb.ii, pb.jj, jacobian=True)
+    w = (pb.weight * valid[..., None]).flatten(1, 2)  # (E, HW, 2)
+    r = (pb.target - coords).flatten(1, 2)  # (E, HW, 2)
+    Ji, Jj, Jz = Ji.flatten(1, 2), Jj.flatten(1, 2), Jz.flatten(1, 2)
+    wJiT = (w[..., None] * Ji).transpose(-1, -2)  # (E, HW, 6, 2)
+    wJjT = (w[..., None] * Jj).transpose(-1, -2)
 
-    # Sums over pixels for pose j, one matrix product per edge; those for pose i follow from Ji = -Jj Ad(Gij).
-    Hjj = wJjT @ Jj
-    vj = (wJjT @ r[..., None])[..., 0]
-    AdT = Ad.transpose(1, 2)
-    Hij, Hji = -AdT @ Hjj, -Hjj @ Ad
-    Hii, vi = -Hij @ Ad, -(AdT @ vj[..., None])[..., 0]
+    # Pose-pose blocks and pose gradient, summed over pixels, scattered into (free x free) 6x6 blocks.
+    Hii, Hij = (wJiT @ Ji).sum(1), (wJiT @ Jj).sum(1)
+    Hji, Hjj = (wJjT @ Ji).sum(1), (wJjT @ Jj).sum(1)
+    vi, vj = (wJiT @ r[..., None])[..., 0].sum(1), (wJjT @ r[..., None])[..., 0].sum(1)
     pi, pj = pb.ii - pb.t0, pb.jj - pb.t0  # free-pose index, < 0 for fixed poses
     B = torch.zeros(free * free, 6, 6, dtype=dtype, device=device)
     v = torch.zeros(free, 6, dtype=dtype, device=device)
@@ -106,21 +102,21 @@ def schur_system(poses: torch.Tensor, disps: torch.Tensor, pb: BAProblem) -> Sch
         v.index_add_(0, a[keep], grad[keep])
 
     # Pose-depth coupling E: pose (ii or jj) with the depths of frame ii, shape (free, num, 6, HW).
-    Ejk = (wJjT * Jz[:, None]).view(edges, 6, hw, 2).sum(-1)  # (E, 6, HW)
-    Eik = -AdT @ Ejk
+    Eik = (wJiT @ Jz[..., None])[..., 0].transpose(1, 2)  # (E, 6, HW)
+    Ejk = (wJjT @ Jz[..., None])[..., 0].transpose(1, 2)
     E = torch.zeros(free * num, 6, hw, dtype=dtype, device=device)
     for a, block in ((pi, Eik), (pj, Ejk)):
         keep = a >= 0
         E.index_add_(0, (a * num + pb.ii)[keep], block[keep])
 
     # Depth-depth diagonal C and depth gradient, one scalar per pixel.
-    C = torch.zeros(num, hw, dtype=dtype, device=device).index_add_(0, pb.ii, (w * Jz * Jz).view(edges, hw, 2).sum(-1))
-    g = torch.zeros(num, hw, dtype=dtype, device=device).index_add_(0, pb.ii, (w * Jz * r).view(edges, hw, 2).sum(-1))
+    C = torch.zeros(num, hw, dtype=dtype, device=device).index_add_(0, pb.ii, (w * Jz * Jz).sum(-1))
+    g = torch.zeros(num, hw, dtype=dtype, device=device).index_add_(0, pb.ii, (w * Jz * r).sum(-1))
     if pb.disps_sens is not None and pb.alpha > 0:
-        sens = pb.disps_sens.flatten(1).to(dtype)
+        sens = pb.disps_sens.flatten(1)
         has = (sens > 0).to(dtype)
         C = C + pb.alpha * has
-        g = g + pb.alpha * has * (sens - disps.flatten(1).to(dtype))
+        g = g + pb.alpha * has * (sens - disps.flatten(1))
     eta = pb.eta.flatten(1) if isinstance(pb.eta, torch.Tensor) else pb.eta
     C = C + eta + pb.lm * C
 
@@ -143,8 +139,8 @@ def ba_step(poses: torch.Tensor, disps: torch.Tensor, pb: BAProblem) -> tuple[pp
     dz = sys.Q * (sys.g - sys.E.T @ dx)
 
     poses = poses.clone()
-    poses[pb.t0:] = retract(poses[pb.t0:], dx.view(free, 6).to(poses.dtype))
-    disps = (disps + dz.view(num, ht, wd).to(disps.dtype)).clamp(min=MIN_DISP)
+    poses[pb.t0:] = retract(poses[pb.t0:], dx.view(free, 6))
+    disps = (disps + dz.view(num, ht, wd)).clamp(min=MIN_DISP)
     return poses, disps
 
 
