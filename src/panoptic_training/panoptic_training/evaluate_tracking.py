@@ -299,6 +299,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                            == (source, association, s)) for s in SCENES]
             ax.bar(np.arange(len(SCENES)) + (k - (len(ASSOCIATIONS) - 1) / 2) * width, values, width, label=association)
         ax.set_xticks(np.arange(len(SCENES)), SCENES)
+        if source == "oracle":
+            ax.set_yscale("log")  # point_iou's switches are an order of magnitude above the rest
         ax.set_title(f"ID switches, {source} detections")
         ax.legend(fontsize=8)
     fig.tight_layout()
