@@ -51,6 +51,8 @@ class OdometryResult:
     dynamic_share: float  # share of pixels (visual) or points (LiDAR) in the dynamic mask
     latency_ms: dict[str, float] = field(default_factory=dict)
     panoptic: tuple[np.ndarray, np.ndarray] | None = None  # reduced-resolution fused (class, instance) images
+    # With LiDAR fusion, what was fused: T_odom_lidar of the visual pose ("visual") and of the ICP ("icp") at the sweep stamp.
+    fused_from: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def moving_track_ids(tracks: Iterable) -> set[int]:
@@ -218,22 +220,25 @@ class PanopticOdometry:
         # Left perturbation of G -> body perturbation of the LiDAR: xi_b = -Ad(T_lidar_cam) xi.
         Ad = motion.adjoint(np.linalg.inv(T_cam_lidar))
         cov_body = Ad @ est.covariance @ Ad.T
+        fused_from: dict[str, np.ndarray] = {}
         if self.config.lidar_fusion and self.lidar.ready:
             before = None if self._sweep is None else (t_sweep - self._sweep[0], self._sweep[1])
-            T_fused, cov_body = self._fuse_lidar(T_odom_lidar, cov_body, xyz, dynamic, point_time, velocity_before, before)
+            T_fused, cov_body, fused_from = self._fuse_lidar(T_odom_lidar, cov_body, xyz, dynamic, point_time,
+                                                             velocity_before, before)
             correction = T_fused @ np.linalg.inv(T_odom_lidar)  # re-anchor the VO world on the fused pose
             self._T_odom_vo = correction @ self._T_odom_vo
             if self._sweep is not None:  # the fused motion predicts the next frame and de-skews this sweep into the map
                 self._velocity = motion.body_velocity(self._sweep[1], self._sweep[0], T_fused, t_sweep)
             self._last = (t_sweep, T_fused)
             T_odom_lidar = T_fused
-        return self._result(cloud.stamp_ns, T_odom_lidar, cov_body, MODE_VISUAL, "", est.keyframe, est.static_share,
-                            est.dynamic_share, {"visual": 1e3 * (time.perf_counter() - t0)},
-                            (est.class_id, est.instance_id)), ""
+        result = self._result(cloud.stamp_ns, T_odom_lidar, cov_body, MODE_VISUAL, "", est.keyframe, est.static_share,
+                              est.dynamic_share, {"visual": 1e3 * (time.perf_counter() - t0)}, (est.class_id, est.instance_id))
+        result.fused_from = fused_from
+        return result, ""
 
     def _fuse_lidar(self, T_visual: np.ndarray, cov_visual: np.ndarray, xyz: np.ndarray, dynamic: np.ndarray,
                     point_time: np.ndarray | None, velocity: np.ndarray, previous: tuple[float, np.ndarray] | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Information-weighted mean of the visual pose and scan-to-map ICP started from it (body perturbations).
 
         Where the scan is degenerate (a straight street of planes leaves the forward axis unconstrained) its
@@ -247,7 +252,7 @@ class PanopticOdometry:
         info_visual = np.linalg.pinv(cov_visual)
         delta = motion.log(np.linalg.inv(T_visual) @ icp.T)
         cov = np.linalg.pinv(info_visual + info_lidar)
-        return T_visual @ motion.exp(cov @ info_lidar @ delta), cov
+        return T_visual @ motion.exp(cov @ info_lidar @ delta), cov, {"visual": T_visual, "icp": icp.T}
 
     def _lidar(self, cloud: PanopticCloud, xyz: np.ndarray, point_time: np.ndarray | None, dynamic: np.ndarray,
                reason: str) -> OdometryResult:

@@ -110,3 +110,15 @@ def test_register_sweep_without_times_or_a_previous_pose_is_one_plain_registrati
     np.testing.assert_array_equal(icp.T, reference.T)
     np.testing.assert_array_equal(velocity, TWIST)
     assert _errors(icp.T, T1)[0] < 0.01
+
+
+def test_step_errors_of_the_fusion_breakdown_are_the_true_step_error_per_axis():
+    from panoptic_perception.odometry.fusion_breakdown import step_errors
+
+    true_prev, true_cur = np.eye(4), motion.exp(TWIST * PERIOD)
+    off = np.array([0.03, -0.02, 0.01, 0.0, 0.0, np.radians(0.05)])
+    est_prev = motion.exp(np.array([5.0, 1.0, 0.0, 0.0, 0.0, 0.3]))  # the estimate's own frame does not matter
+    est_cur = est_prev @ true_cur @ motion.exp(off)
+    np.testing.assert_allclose(step_errors(est_prev, est_cur, true_prev, true_cur),
+                               [0.03, -0.02, 0.01, 0.0, 0.0, 0.05], atol=1e-9)
+    np.testing.assert_allclose(step_errors(est_prev, est_prev @ true_cur, true_prev, true_cur), np.zeros(6), atol=1e-9)
