@@ -120,7 +120,9 @@ class FusionStage:
         self._known: dict[str, CameraModel] = {}
 
     @classmethod
-    def from_config(cls, config: FusionConfig) -> FusionStage:
+    def from_config(cls, config: FusionConfig, association_vectors: bool = True) -> FusionStage:
+        """``association_vectors=False`` leaves the model's tracking head out (no vectors are pooled): for an
+        association that reads none."""
         import torch
 
         from .inference import ExportShapes, PanopticRunner, load_backend
@@ -132,8 +134,8 @@ class FusionStage:
         height, width = config.image_size
         shapes = ExportShapes(num_cameras=len(config.cameras), image_height=height, image_width=width)
         artifacts, backend = load_backend(config.model_dir, config.backend, export_shapes=shapes, **options)
-        return cls(PanopticRunner(backend, artifacts.config, tracking_head=artifacts.model.tracking_head), config.cameras,
-                   (height, width))
+        head = artifacts.model.tracking_head if association_vectors else None
+        return cls(PanopticRunner(backend, artifacts.config, tracking_head=head), config.cameras, (height, width))
 
     def _camera_tensors(self, frame: SensorFrame) -> tuple[Any, Any, Any, Any]:
         torch = self._torch
@@ -224,9 +226,10 @@ class PerceptionPipeline:
     @classmethod
     def from_config(cls, config: PipelineConfig) -> PerceptionPipeline:
         camera_only = CameraOnlyStage.from_config(config.camera_only) if config.camera_only.enabled else None
-        fusion = FusionStage.from_config(config.fusion)
         tracker = PanopticTracker.from_config(config.tracking)
-        # the configured association decides (embedding_motion with vector weight 0 reads no vectors)
+        # the configured association decides (embedding_motion with vector weight 0 reads no vectors, so the head's
+        # pooling is skipped: 1-2 ms per sweep)
+        fusion = FusionStage.from_config(config.fusion, association_vectors=tracker.association.uses_embeddings)
         if tracker.association.uses_embeddings and not fusion.has_association:
             raise PipelineConfigError(f"tracking.association {config.tracking.association!r} needs a fusion model with the "
                                       f"MOPT tracking head; "

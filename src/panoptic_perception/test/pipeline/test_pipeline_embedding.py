@@ -77,3 +77,19 @@ def test_embedding_association_with_a_model_without_the_head_is_refused_by_name(
     with pytest.raises(PipelineConfigError, match="tracking head"):
         PerceptionPipeline.from_config(dataclasses.replace(
             motion_only, tracking=dataclasses.replace(motion_only.tracking, embedding_weight=0.5)))
+
+
+def test_an_association_that_reads_no_vectors_leaves_the_head_out_and_tracks_the_same(head_model_dir, frames):
+    motion_only = config_for(head_model_dir, frames, "embedding_motion")  # validated default: vector weight 0
+    assert motion_only.tracking.embedding_weight == 0.0
+    without = PerceptionPipeline.from_config(motion_only)
+    assert without.fusion.runner.tracking_head is None and without.fusion.run(frames[0].sensor)[1] is None
+    weighted = PerceptionPipeline.from_config(dataclasses.replace(
+        motion_only, tracking=dataclasses.replace(motion_only.tracking, embedding_weight=0.5)))
+    assert weighted.fusion.runner.tracking_head is not None and weighted.fusion.run(frames[0].sensor)[1] is not None
+    plain = PerceptionPipeline.from_config(dataclasses.replace(
+        motion_only, tracking=dataclasses.replace(motion_only.tracking, association="centroid_kalman")))
+    for frame in frames:  # the same panoptic cloud without the head's pooling
+        a, b = without.process(frame.sensor, frame.T_world_lidar), plain.process(frame.sensor, frame.T_world_lidar)
+        np.testing.assert_array_equal(a.cloud.instance_id, b.cloud.instance_id)
+        assert a.tracks and b.tracks
