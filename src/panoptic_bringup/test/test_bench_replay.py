@@ -67,7 +67,10 @@ def test_a_tiny_drive_replayed_through_the_stack_is_fully_accounted_for(tmp_path
     demo.write_drive(bag, seed=3, rig="tiny", frames=4)
     out = tmp_path / "bench"
     # camera_only off: the fallback's model is not needed (or shipped) for a drive whose LiDAR never fails
+    # a long pace timeout: on a loaded machine a node process's first sweeps can take seconds, and closed loop
+    # would otherwise give up on them
     assert bench_replay.main(["replay", str(bag), "--rate", rate, "--out", str(out), "--warmup", "1", "--layout", layout,
+                              "--pace-timeout", "60",
                               "--param", f"perception.model_dir={tiny_upfuse_dir}",
                               "--param", "perception.camera_only.model_dir=''"]) == 0
 

@@ -21,6 +21,7 @@ from panoptic_msgs.srv import ResetMap, SaveMap
 
 from ..core import PanopticCloud, PoseBuffer, TransformLookupError, TransformTree, load_class_table
 from ..mapping import MapConfig, MappingError, PanopticMap, make_records
+from ..mapping.track_motion import moving_tracks, odom_velocities
 from ..ros.conversions import msg_to_panoptic_array, stamp_to_ns, transform_to_matrix
 from ..ros.errors import ConversionError
 from ..ros.outputs import map_cloud_msg, map_instances_msg
@@ -28,7 +29,8 @@ from ..ros.parameters import declare
 from ..ros.qos import LATCHED_QOS, qos_from_name
 from ..ros.validation import ThrottledLogger, validate_cloud_msg
 
-PENDING_SWEEPS = 10  # sweeps held while their pose has not arrived yet
+PENDING_SWEEPS = 10  # sweeps held while their pose or their tracks have not arrived yet
+MAX_EGO_DT_NS = 500_000_000  # the vehicle's motion between two mapped sweeps is known if they are this close
 
 
 class MappingNode(Node):
@@ -50,7 +52,9 @@ class MappingNode(Node):
         self.table = load_class_table()
         self.poses = PoseBuffer()
         self.static_tf = TransformTree()
-        self.moving: dict[int, dict[int, bool]] = {}  # stamp -> {track_id: moving}
+        # stamp -> (track ids, velocities, centroids) and whether they are in the odom frame already
+        self.tracks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = {}
+        self.previous: tuple[int, np.ndarray] | None = None  # stamp and odom <- lidar pose of the newest mapped sweep
         self.pending: list[tuple[int, PanopticCloud]] = []
         self.log = ThrottledLogger(self.get_logger())
         self.dirty = False
@@ -85,10 +89,28 @@ class MappingNode(Node):
         self._integrate_pending()
 
     def _on_tracks(self, msg: TrackArray) -> None:
-        self.moving[stamp_to_ns(msg.header.stamp)] = {
-            t.track_id: float(np.hypot(t.velocity.x, t.velocity.y)) > self.moving_speed for t in msg.tracks}
-        for stamp in sorted(self.moving)[:-PENDING_SWEEPS]:
-            del self.moving[stamp]
+        measured = [t for t in msg.tracks if t.hits >= 2]  # a track seen once has no velocity estimate yet
+        ids = np.array([t.track_id for t in measured], np.int64)
+        velocity = np.array([[t.velocity.x, t.velocity.y, t.velocity.z] for t in measured], np.float64).reshape(-1, 3)
+        centroid = np.array([[t.centroid.x, t.centroid.y, t.centroid.z] for t in measured], np.float64).reshape(-1, 3)
+        self.tracks[stamp_to_ns(msg.header.stamp)] = (ids, velocity, centroid, msg.header.frame_id == self.odom_frame)
+        for stamp in sorted(self.tracks)[:-PENDING_SWEEPS]:
+            del self.tracks[stamp]
+        self._integrate_pending()
+
+    def _tracks_settled(self, stamp: int) -> bool:
+        """Whether a sweep's tracks came, or will not: no tracker publishes, or a later sweep's tracks came first."""
+        return stamp in self.tracks or not self.tracks or max(self.tracks) > stamp
+
+    def _moving(self, stamp: int, T_odom_lidar: np.ndarray) -> dict[int, bool] | None:
+        """Track id -> moving, judged by the track's speed in the odom frame (velocities of a tracker that ran in
+        the sensor frame are corrected for the vehicle's own motion since the previous mapped sweep)."""
+        if stamp not in self.tracks:
+            return None
+        ids, velocity, centroid, in_odom = self.tracks[stamp]
+        if not in_odom and self.previous is not None and 0 < stamp - self.previous[0] <= MAX_EGO_DT_NS:
+            velocity = odom_velocities(velocity, centroid, T_odom_lidar, self.previous[1], (stamp - self.previous[0]) / 1e9)
+        return moving_tracks(ids, velocity, self.moving_speed)
 
     def _on_cloud(self, msg: PointCloud2) -> None:
         try:
@@ -120,11 +142,17 @@ class MappingNode(Node):
                 waiting.append((stamp, cloud))
                 self.log.warning("extrinsics", f"waiting for /tf_static: {err}")
                 continue
+            if not self._tracks_settled(stamp):
+                waiting.append((stamp, cloud))  # its moving tracks must stay out of the static map
+                continue
+            T_odom_lidar = T_odom_base @ T_base_lidar
             try:
-                self.map.integrate(cloud, T_odom_base @ T_base_lidar, self.moving.get(stamp))
+                self.map.integrate(cloud, T_odom_lidar, self._moving(stamp, T_odom_lidar))
             except MappingError as err:
                 self.log.error("integrate", f"sweep at {stamp} ns not mapped: {err}")
                 continue
+            if self.previous is None or stamp > self.previous[0]:
+                self.previous = (stamp, T_odom_lidar)
             self.integrated += 1
             self.map_stamp_ns = max(self.map_stamp_ns, stamp)
             self.dirty = True

@@ -10,7 +10,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
 
 from panoptic_datasets.world import SceneConfig, make_rig, simulate
-from panoptic_msgs.msg import MapInstanceArray
+from panoptic_msgs.msg import MapInstanceArray, Track, TrackArray
 from panoptic_msgs.srv import ResetMap, SaveMap
 from panoptic_perception.core import PanopticCloud, PoseBuffer, unpack_label
 from panoptic_perception.ros.conversions import cloud_to_array, matrix_to_transform, panoptic_cloud_to_msg
@@ -106,3 +106,58 @@ def test_pose_buffer_returns_the_nearest_pose_within_tolerance_only():
     assert buffer.at(100) is None  # evicted beyond capacity
     assert buffer.at(205)[0, 3] == 200 and buffer.at(395)[0, 3] == 400
     assert buffer.at(250) is None and buffer.newest_ns == 400
+
+
+def test_parked_cars_tracked_in_the_moving_sensor_frame_stay_in_the_static_map(ros_context, spin_until, frames):
+    """The perception node tracks in the LiDAR frame, where a parked car moves at the vehicle's speed: the mapping
+    node waits for each sweep's tracks and judges them in the odom frame."""
+    from tf2_msgs.msg import TFMessage
+
+    from panoptic_perception.nodes.mapping_node import MappingNode
+    from panoptic_perception.ros.conversions import ns_to_stamp
+
+    mapper = MappingNode(context=ros_context, parameter_overrides=[Parameter("publish_period_s", value=0.1)])
+    source = Node("tracks_source", context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    for node in (mapper, source):
+        executor.add_node(node)
+    tf_static = source.create_publisher(TFMessage, "/tf_static", LATCHED_QOS)
+    tf = source.create_publisher(TFMessage, "/tf", 100)
+    clouds = source.create_publisher(PointCloud2, "perception/panoptic_points", 10)
+    tracks = source.create_publisher(TrackArray, "perception/tracks", 10)
+    assert spin_until(executor, lambda: clouds.get_subscription_count() and tracks.get_subscription_count(), timeout=10.0)
+    tf_static.publish(TFMessage(transforms=[matrix_to_transform(np.eye(4), "base_link", "lidar")]))
+    previous, apparent, hits = {}, [], {}
+    for frame in frames:  # a static scene (dynamic_share 0) passed by a driving vehicle
+        stamp = frame.sensor.stamp_ns
+        semantic, instance = unpack_label(frame.point_label)
+        n = len(semantic)
+        cloud = PanopticCloud(stamp, frame.sensor.points, semantic, instance.astype(np.uint32), np.ones(n, np.float32),
+                              np.zeros(n, np.float32), instance.astype(np.uint32), "lidar")
+        msg = TrackArray()
+        msg.header.stamp, msg.header.frame_id = ns_to_stamp(stamp), "lidar"
+        T_lidar_world = np.linalg.inv(frame.T_world_lidar)
+        centres = {o.instance_id: T_lidar_world[:3, :3] @ o.center + T_lidar_world[:3, 3] for o in frame.objects}
+        for track_id in (int(i) for i in np.unique(instance) if i > 0):
+            centroid = centres[track_id]  # the true centre in the sensor frame: a tracker without noise
+            if track_id in previous:  # the sensor-frame velocity such a tracker sees
+                velocity = (centroid - previous[track_id][0]) / ((stamp - previous[track_id][1]) / 1e9)
+                apparent.append(np.hypot(*velocity[:2]))
+            else:
+                velocity = np.zeros(3)
+            previous[track_id] = (centroid, stamp)
+            hits[track_id] = hits.get(track_id, 0) + 1
+            track = Track(track_id=track_id, class_id=int(np.bincount(semantic[instance == track_id]).argmax()),
+                          hits=hits[track_id])
+            track.centroid.x, track.centroid.y, track.centroid.z = (float(v) for v in centroid)
+            track.velocity.x, track.velocity.y, track.velocity.z = (float(v) for v in velocity)
+            msg.tracks.append(track)
+        clouds.publish(panoptic_cloud_to_msg(cloud))
+        tf.publish(TFMessage(transforms=[matrix_to_transform(frame.T_world_lidar, "odom", "base_link", stamp)]))
+        assert spin_until(executor, lambda: mapper.pending, timeout=5.0)  # held: its tracks have not come yet
+        tracks.publish(msg)
+        assert spin_until(executor, lambda f=frame: mapper.integrated == frames.index(f) + 1, timeout=10.0)
+    assert max(apparent) > 0.5  # in the sensor frame they would all have counted as moving
+    assert not mapper.map.dynamic.objects  # nothing was held out as moving
+    for node in (mapper, source):
+        node.destroy_node()
