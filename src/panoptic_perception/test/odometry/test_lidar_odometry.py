@@ -122,3 +122,20 @@ def test_step_errors_of_the_fusion_breakdown_are_the_true_step_error_per_axis():
     np.testing.assert_allclose(step_errors(est_prev, est_cur, true_prev, true_cur),
                                [0.03, -0.02, 0.01, 0.0, 0.0, 0.05], atol=1e-9)
     np.testing.assert_allclose(step_errors(est_prev, est_prev @ true_cur, true_prev, true_cur), np.zeros(6), atol=1e-9)
+
+
+def test_mask_coverage_counts_where_moving_points_are_lost():
+    from panoptic_perception.odometry.mask_coverage import coverage_counts, summary
+
+    # 10 points: a moving car (0-3) found as a moving track, a moving car (4-5) segmented as road,
+    # a moving pedestrian (6) untracked (dynamic by class), a parked car (7-8) in a static track, road (9).
+    true_class = np.array([1, 1, 1, 1, 1, 1, 6, 1, 1, 9])
+    true_moving = np.array([1, 1, 1, 1, 1, 1, 1, 0, 0, 0], bool)
+    pred_class = np.array([1, 1, 1, 1, 9, 9, 6, 1, 1, 9])
+    pred_track = np.array([5, 5, 5, 5, 0, 0, 0, 8, 8, 0])
+    counts = coverage_counts(true_class, true_moving, pred_class, pred_track, {5}, thing_ids=range(1, 9))
+    assert counts["moving"] == 7 and counts["covered"] == 5 and counts["masked"] == 5
+    assert counts["moving_as_thing"] == 5 and counts["moving_in_moving_track"] == 4
+    assert counts["moving_cars_covered"] == 4 and counts["moving_people_covered"] == 1 and counts["parked_things_masked"] == 0
+    s = summary(counts)
+    assert s["recall"] == pytest.approx(5 / 7) and s["precision"] == 1.0 and s["car_recall"] == pytest.approx(4 / 6)
