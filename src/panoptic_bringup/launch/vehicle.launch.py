@@ -48,6 +48,9 @@ def generate_launch_description():
             executable="mapping_node",
             name="panoptic_mapping",
             output="screen",
+            # the map is not latency-critical: under load the scheduler serves the perception node first
+            # (panoptic-bench replay starts it the same way)
+            prefix="nice -n 10",
             parameters=[PathJoinSubstitution([config, "mapping.yaml"]), {"use_sim_time": LaunchConfiguration("use_sim_time")}],
         ),
     ])

@@ -45,6 +45,7 @@ RATE_MAX = "max"
 LAYOUTS = ("processes", "composed")
 NODE_MODULES = {"perception": ("panoptic_perception.nodes.perception_node", "perception.yaml"),
                 "mapping": ("panoptic_perception.nodes.mapping_node", "mapping.yaml")}
+NODE_PREFIX = {"mapping": ["nice", "-n", "10"]}  # as vehicle.launch.py starts it: perception is served first
 DEFAULT_OUT = Path("out/bench")
 PERCENTILES = (50, 95, 99)
 # Stages reported besides those of PipelineStatus.stage_latencies, in table order.
@@ -255,7 +256,8 @@ def node_command(node: str, values: dict[str, Any]) -> list[str]:
     from panoptic_bringup.runner import config_dir
 
     module, yaml_name = NODE_MODULES[node]
-    command = [sys.executable, "-m", module, "--ros-args", "--params-file", str(config_dir() / yaml_name)]
+    command = [*NODE_PREFIX.get(node, []), sys.executable, "-m", module, "--ros-args", "--params-file",
+               str(config_dir() / yaml_name)]
     for name, value in values.items():
         command += ["-p", f"{name}:={json.dumps(value)}"]  # JSON is YAML, which is how ROS reads -p values
     return command
@@ -363,7 +365,9 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
                        "-p", "wait_for_subscribers:=2",
                        # no odometry node here (PVO is far from 10 Hz on a CPU): the recorded pose places the sweeps in
                        # the map, so that the mapping node does its full work
-                       "-p", "ground_truth_tf:=odom"]
+                       "-p", "ground_truth_tf:=odom",
+                       # only what a vehicle's sensors give: the truth's topics are ~8 MB a frame
+                       "-p", "ground_truth:=false", "-p", "preload:=true"]
             if closed_loop:
                 command += ["-p", "pace_topic:=perception/status", "-p", f"pace_timeout_s:={pace_timeout_s}"]
             load_before = os.getloadavg()
@@ -392,6 +396,7 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
                     player.terminate()
                     player.wait(timeout=10)
             load_after = os.getloadavg()
+            player_usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the player alone: node processes still run
             peak_rss = processes.peak_rss_mb() if processes else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             stop.set()
             spinner.join(timeout=10)
@@ -404,7 +409,6 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
     finally:
         if processes is not None:
             processes.stop()
-    player_usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # node processes included once they have ended
     report = summarise(frames, played, dropped, warmup)
     report["frames"]["in_bag"] = in_bag
     answered = report["frames"]["processed"]
@@ -419,7 +423,7 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
         "throughput_fps": answered / span_s if span_s > 0 else 0.0,
         "stack_cpu_cores": cpu_s / span_s if span_s > 0 else 0.0,
         "stack_peak_rss_mb": peak_rss,
-        "children_cpu_s": player_usage.ru_utime + player_usage.ru_stime,
+        "player_cpu_s": player_usage.ru_utime + player_usage.ru_stime,
         "machine_busy_cores": machine, "load_average_before": list(load_before), "load_average_after": list(load_after),
         "cpus": os.cpu_count(), "player_exit_code": player.returncode,
         "config": {k: v for k, v in overrides.items() if v},
@@ -458,7 +462,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"| stack layout | {run['layout']} |",
         f"| stack CPU in that window (its processes) [cores] | {run['stack_cpu_cores']:.2f} |",
         f"| stack peak RSS (sum over its processes) [MB] | {run['stack_peak_rss_mb']:.0f} |",
-        f"| CPU of the child processes (player, and node processes) [s] | {run['children_cpu_s']:.1f} |",
+        f"| player process CPU, preloading included [s] | {run['player_cpu_s']:.1f} |",
         f"| whole machine busy during the run [cores of {run['cpus']}] | {'-' if machine is None else f'{machine:.2f}'} |",
         f"| load average (1/5/15 min) before -> after | {_load(run['load_average_before'])} -> "
         f"{_load(run['load_average_after'])} |",

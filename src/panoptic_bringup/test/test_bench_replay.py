@@ -111,5 +111,6 @@ def test_process_cpu_and_peak_memory_are_read_from_proc():
 def test_node_commands_carry_the_yaml_and_overrides_as_ros_parameters():
     command = bench_replay.node_command("perception", {"image_size": [376, 1241], "camera_only.model_dir": ""})
     assert command[1:3] == ["-m", "panoptic_perception.nodes.perception_node"]
+    assert bench_replay.node_command("mapping", {})[:3] == ["nice", "-n", "10"]  # as vehicle.launch.py
     assert command[command.index("--params-file") + 1].endswith("perception.yaml")
     assert ["-p", "image_size:=[376, 1241]"] == command[-4:-2] and ["-p", 'camera_only.model_dir:=""'] == command[-2:]

@@ -127,6 +127,37 @@ def test_player_ground_truth_tf_can_step_aside_for_an_odometry_node(ros_context,
     assert all(t.header.frame_id == "odom" for msg in tfs for t in msg.transforms)
 
 
+@pytest.mark.parametrize(("ground_truth", "preload"), [(True, False), (False, True)])
+def test_player_publishes_the_truth_topics_only_when_asked(ros_context, ground_truth, preload):
+    clouds: list[PointCloud2] = []
+    labels: list[PointCloud2] = []
+    listener = Node("listener", context=ros_context)
+    listener.create_subscription(PointCloud2, "lidar/points", clouds.append, 10)
+    listener.create_subscription(PointCloud2, "ground_truth/lidar/labels", labels.append, 10)
+    player = PlayerNode(context=ros_context, parameter_overrides=[
+        Parameter("source", value="synthetic"), Parameter("rig", value="tiny"), Parameter("frames", value=2),
+        Parameter("rate", value=0.0), Parameter("wait_for_subscribers", value=1),
+        Parameter("ground_truth", value=ground_truth), Parameter("preload", value=preload)])
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(listener)
+    executor.add_node(player)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and (len(clouds) < 2 or (ground_truth and len(labels) < 2)):
+        executor.spin_once(timeout_sec=0.02)
+    for _ in range(10):
+        executor.spin_once(timeout_sec=0.02)
+    executor.shutdown()
+    player.destroy_node()
+    assert len(clouds) == 2 and len(labels) == (2 if ground_truth else 0)
+
+
+def test_player_refuses_to_preload_a_looping_source(ros_context):
+    with pytest.raises(ValueError, match="preload"):
+        PlayerNode(context=ros_context, parameter_overrides=[
+            Parameter("source", value="synthetic"), Parameter("rig", value="tiny"), Parameter("frames", value=1),
+            Parameter("loop", value=True), Parameter("preload", value=True)])
+
+
 def test_player_rejects_an_unknown_ground_truth_tf_mode(ros_context):
     with pytest.raises(ValueError, match="ground_truth_tf"):
         PlayerNode(context=ros_context, parameter_overrides=[

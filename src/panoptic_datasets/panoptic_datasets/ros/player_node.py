@@ -12,6 +12,7 @@ clock at publish time (offsets within the frame kept), so that an output's stamp
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -60,9 +61,17 @@ class PlayerNode(Node):
         self._gt_tf = None if p["ground_truth_tf"] == "off" else m.FrameNames(
             self.names.odom, self.names.base if p["ground_truth_tf"] == "odom" else f"{self.names.base}_ground_truth")
         self._frames: Iterator[tuple[float, int, LabeledFrame]] = Player(self.source, rate=p["rate"], loop=p["loop"]).schedule()
+        if p["preload"]:
+            if p["loop"]:
+                raise ValueError("preload plays the source once: it cannot be combined with loop")
+            # Decoded up front, so that playback spends no CPU on decoding; without the truth's topics its images
+            # are not kept (a few MB a frame).
+            self._frames = iter([(due, t, f if p["ground_truth"] else dataclasses.replace(f, cameras={}, objects=[]))
+                                 for due, t, f in self._frames])
         self._next = next(self._frames, None)
         self._wait_for = p["wait_for_subscribers"]
         self._exit_on_end = p["exit_on_end"]
+        self._ground_truth = p["ground_truth"]
         self.finished = False
         self._start: float | None = None
         self._topic_publishers: dict[str, Any] = {}
@@ -115,6 +124,10 @@ class PlayerNode(Node):
             "publish_clock": declare("publish_clock", True, "publish /clock with the sensor time"),
             "ground_truth_tf": declare("ground_truth_tf", "odom", "true pose on /tf: odom (as odom -> base_link, when no "
                                        "odometry runs) | separate (odom -> base_link_ground_truth) | off"),
+            "ground_truth": declare("ground_truth", True, "publish the ground_truth/... topics; false: only what a "
+                                    "vehicle's sensors give (benchmarks: the truth's ~8 MB a frame costs the player a core)"),
+            "preload": declare("preload", False, "decode every frame before playing (benchmarks: decoding during "
+                               "playback takes CPU from the stack under test)"),
             "exit_on_end": declare("exit_on_end", False, "stop the node after the last frame (like ros2 bag play)"),
             "wait_for_subscribers": declare("wait_for_subscribers", 0, "start once each wait_for_topics has this many readers"),
             "wait_for_topics": declare("wait_for_topics", [m.POINTS], "topics whose subscribers wait_for_subscribers counts"),
@@ -196,7 +209,7 @@ class PlayerNode(Node):
             self._clock_pub.publish(Clock(clock=ns_to_stamp(time_ns)))
         if self._tf_pub is not None and self._gt_tf is not None:
             self._tf_pub.publish(self._tf_type(transforms=[m.odom_transform(frame, self._T_base, self._gt_tf)]))
-        for topic, _, msg in m.frame_messages(frame, self.names):
+        for topic, _, msg in m.frame_messages(frame, self.names, ground_truth=self._ground_truth):
             self._publisher(topic, type(msg)).publish(msg)
         self.published += 1
 
