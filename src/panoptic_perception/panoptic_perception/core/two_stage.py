@@ -5,8 +5,9 @@ second stage (tracking and publishing), which runs on another; while sweep n is 
 published, sweep n + 1 is already in the network, and the ROS executor thread stays free to take
 in messages. ONNX Runtime, numpy and torch release the GIL in their heavy loops, so on two cores
 the stages overlap. Jobs wait in a bounded queue in front of the first stage: when it is full, the
-oldest waiting job is dropped (the freshest data wins) and ``on_drop`` is told, so that it is
-counted. ``threaded=False`` runs both stages at once inside ``submit`` (the same code path, no threads).
+oldest waiting job is dropped (the freshest data wins) and its ``on_drop`` (the worker's, unless the
+job brought its own) is told, so that it is counted. ``threaded=False`` runs both stages at once
+inside ``submit`` (the same code path, no threads).
 """
 
 from __future__ import annotations
@@ -25,21 +26,21 @@ class TwoStageWorker:
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
         self.depth, self.on_drop, self.on_error, self.threaded = depth, on_drop, on_error, threaded
-        self._waiting: deque[FirstStage] = deque()
+        self._waiting: deque[tuple[FirstStage, Callable[[], None]]] = deque()
         self._second: deque[SecondStage] = deque()
         self._lock = threading.Condition()
         self._busy = 0  # jobs taken from a queue and not yet finished, both stages
         self._closed = False
         self._threads = []
         if threaded:
-            self._threads = [threading.Thread(target=self._run, args=(self._waiting, self._first_done), daemon=True,
+            self._threads = [threading.Thread(target=self._run, args=(self._waiting, self._first_done, True), daemon=True,
                                               name="fusion"),
                              threading.Thread(target=self._run, args=(self._second, lambda _: None), daemon=True,
                                               name="publish")]
             for thread in self._threads:
                 thread.start()
 
-    def submit(self, first: FirstStage) -> None:
+    def submit(self, first: FirstStage, on_drop: Callable[[], None] | None = None) -> None:
         if not self.threaded:
             second = self._call(first)
             if second is not None:
@@ -49,9 +50,9 @@ class TwoStageWorker:
             if self._closed:
                 raise RuntimeError("the worker is closed")
             if len(self._waiting) >= self.depth:
-                self._waiting.popleft()
-                self.on_drop()
-            self._waiting.append(first)
+                _, dropped = self._waiting.popleft()
+                dropped()
+            self._waiting.append((first, on_drop or self.on_drop))
             self._lock.notify_all()
 
     def idle(self) -> bool:
@@ -84,13 +85,13 @@ class TwoStageWorker:
                 self._second.append(second)
                 self._lock.notify_all()
 
-    def _run(self, queue: deque, hand_over: Callable[[SecondStage | None], None]) -> None:
+    def _run(self, queue: deque, hand_over: Callable[[SecondStage | None], None], paired: bool = False) -> None:
         while True:
             with self._lock:
                 self._lock.wait_for(lambda: queue or self._closed)
                 if not queue:
                     return
-                job = queue.popleft()
+                job = queue.popleft()[0] if paired else queue.popleft()  # first stages wait with their on_drop
                 self._busy += 1
             try:
                 hand_over(self._call(job))

@@ -297,7 +297,8 @@ class PerceptionNode(Node):
                 return None
             return lambda: self._publish_camera_only(result, problems)
 
-        self.worker.submit(infer)
+        self.worker.submit(infer, lambda: self.log.warning("camera_only", f"camera-only frame of {name} at {stamp} ns "
+                                                                         "dropped: the fusion queue is full"))
 
     def _publish_camera_only(self, result: FrameResult, problems: list[str]) -> None:
         stamp, frame_id = result.cloud.stamp_ns, result.cloud.frame_id

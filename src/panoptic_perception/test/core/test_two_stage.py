@@ -46,9 +46,14 @@ def test_a_full_queue_drops_the_oldest_waiting_job_and_counts_it():
     for k in range(4):
         worker.submit(lambda k=k: ran.append(k))
     assert len(dropped) == 2  # jobs 0 and 1 waited longest
+    own = []
+    worker.submit(lambda: ran.append("own"), on_drop=lambda: own.append(1))
+    worker.submit(lambda: ran.append(4))
+    worker.submit(lambda: ran.append(5))  # these three drop jobs 2 and 3 (the worker's counter), then "own" (its own)
+    assert len(dropped) == 4 and own == [1]
     release.set()
     assert worker.wait_idle(5.0)
-    assert ran == [2, 3]
+    assert ran == [4, 5]
     worker.close()
 
 
