@@ -72,7 +72,10 @@ def test_a_tiny_drive_replayed_through_the_stack_is_fully_accounted_for(tmp_path
     assert bench_replay.main(["replay", str(bag), "--rate", rate, "--out", str(out), "--warmup", "1", "--layout", layout,
                               "--pace-timeout", "60",
                               "--param", f"perception.model_dir={tiny_upfuse_dir}",
-                              "--param", "perception.camera_only.model_dir=''"]) == 0
+                              "--param", "perception.camera_only.model_dir=''",
+                              # reliable input: a best-effort sweep lost in transport on a loaded machine is the last
+                              # of the drive here, which no later sequence number reveals (seen once in CI at load 3)
+                              "--param", "perception.qos.input=reliable"]) == 0
 
     report = json.loads((out / f"replay_{rate if rate == 'max' else '2.0'}.json").read_text())
     frames, run, latency = report["frames"], report["run"], report["latency_ms"]
