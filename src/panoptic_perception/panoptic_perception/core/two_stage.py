@@ -31,14 +31,7 @@ class TwoStageWorker:
         self._lock = threading.Condition()
         self._busy = 0  # jobs taken from a queue and not yet finished, both stages
         self._closed = False
-        self._threads = []
-        if threaded:
-            self._threads = [threading.Thread(target=self._run, args=(self._waiting, self._first_done, True), daemon=True,
-                                              name="fusion"),
-                             threading.Thread(target=self._run, args=(self._second, lambda _: None), daemon=True,
-                                              name="publish")]
-            for thread in self._threads:
-                thread.start()
+        self._threads: list[threading.Thread] = []  # started with the first job: an idle worker holds no thread
 
     def submit(self, first: FirstStage, on_drop: Callable[[], None] | None = None) -> None:
         if not self.threaded:
@@ -49,6 +42,13 @@ class TwoStageWorker:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the worker is closed")
+            if not self._threads:
+                self._threads = [threading.Thread(target=self._run, args=(self._waiting, self._first_done, True),
+                                                  daemon=True, name="fusion"),
+                                 threading.Thread(target=self._run, args=(self._second, lambda _: None), daemon=True,
+                                                  name="publish")]
+                for thread in self._threads:
+                    thread.start()
             if len(self._waiting) >= self.depth:
                 _, dropped = self._waiting.popleft()
                 dropped()

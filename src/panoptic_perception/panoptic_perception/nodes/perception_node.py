@@ -107,6 +107,8 @@ class PerceptionNode(Node):
             self.sync.drop_released, lambda err: self.log.error("worker", f"sweep not processed: {err!r}"),
             threaded=declare(self, "pipelined", True, "fusion and tracking/publishing on two threads (False: both in "
                              "the executor's callback)"))
+        # The worker's threads hold the node; they end with its context, so a node nobody destroyed is not kept alive.
+        self.context.on_shutdown(self.worker.close)
         self.table = load_class_table()
         self.health = CameraHealth()
         self.window = SyncHealthWindow()

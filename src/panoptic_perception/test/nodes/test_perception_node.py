@@ -64,6 +64,7 @@ def _run(ros_context, tiny_upfuse_dir, frames, until, extra=lambda listener: Non
     finally:
         executor.shutdown()
         thread.join(timeout=5.0)
+        perception.destroy_node()  # its worker threads would keep it (and its latched class map) alive
     return got, player
 
 

@@ -71,6 +71,7 @@ def test_images_without_lidar_give_a_camera_only_cloud_and_status(ros_context, s
         assert spin_until(executor, lambda: got["status"] and got["points"], timeout=30.0)
     finally:
         executor.shutdown()
+        perception.destroy_node()
 
     assert perception.camera_only_frames == 1 and perception.processed == 0  # no sweep was processed
     status, cloud_msg = got["status"][0], got["points"][0]
@@ -130,6 +131,7 @@ def test_a_sweep_with_too_few_points_is_answered_camera_only_with_its_stamp(ros_
         assert spin_until(executor, lambda: got["status"] and got["points"], timeout=30.0)
     finally:
         executor.shutdown()
+        perception.destroy_node()
 
     status, cloud_msg = got["status"][0], got["points"][0]
     assert status.mode == PipelineStatus.MODE_CAMERA_ONLY and status.lidar_used is False

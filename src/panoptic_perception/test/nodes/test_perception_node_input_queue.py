@@ -32,3 +32,5 @@ def test_input_depth_is_a_parameter_and_sweeps_missing_from_the_publication_sequ
         default._on_cloud(PointCloud2(), {"publication_sequence_number": sequence, "reception_sequence_number": None,
                                           "source_timestamp": 0, "received_timestamp": 0})
     assert default.sync.counters.dropped == 4 and default.lidar_gaps.missed == 4
+    for node in (default, shallow):
+        node.destroy_node()

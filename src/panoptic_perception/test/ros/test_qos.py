@@ -63,16 +63,18 @@ def test_a_late_joining_subscriber_receives_the_transient_local_class_map(ros_co
     from panoptic_msgs.msg import ClassMap
 
     sent = class_map_msg(load_class_table(), stamp_ns=1_500_000_000, frame_id="lidar")
+    # a topic of its own: a perception node of an earlier test in this process may still hold a latched class map
+    topic = "qos_test/class_map"
     executor = SingleThreadedExecutor(context=ros_context)
     publisher_node = Node("class_map_publisher", context=ros_context)
     executor.add_node(publisher_node)
-    publisher_node.create_publisher(ClassMap, "perception/class_map", qos_from_name("transient_local")).publish(sent)
+    publisher_node.create_publisher(ClassMap, topic, qos_from_name("transient_local")).publish(sent)
     executor.spin_once(timeout_sec=0.05)
 
     received: list[ClassMap] = []
     late_node = Node("late_joiner", context=ros_context)
     executor.add_node(late_node)
-    late_node.create_subscription(ClassMap, "perception/class_map", received.append, qos_from_name("transient_local"))
+    late_node.create_subscription(ClassMap, topic, received.append, qos_from_name("transient_local"))
 
     assert spin_until(executor, lambda: len(received) == 1, timeout=10.0)
     assert received[0] == deserialize_message(serialize_message(sent), ClassMap)  # colours arrive as float32
