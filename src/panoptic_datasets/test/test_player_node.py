@@ -99,6 +99,24 @@ def test_player_node_publishes_a_synthetic_world_with_its_own_stamps(ros_context
     assert [c.width for c in clouds] == [len(f.sensor.points) for f in expected]
 
 
+def _play_two_synthetic_frames(ros_context, listener, done, **params):
+    """A 2-frame tiny synthetic drive played as fast as possible into ``listener`` until ``done()`` (10 s at most)."""
+    player = PlayerNode(context=ros_context, parameter_overrides=[
+        Parameter("source", value="synthetic"), Parameter("rig", value="tiny"), Parameter("frames", value=2),
+        Parameter("rate", value=0.0), Parameter("wait_for_subscribers", value=1),
+        *(Parameter(k, value=v) for k, v in params.items())])
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(listener)
+    executor.add_node(player)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and not done():
+        executor.spin_once(timeout_sec=0.02)
+    for _ in range(10):  # anything published late still arrives
+        executor.spin_once(timeout_sec=0.02)
+    executor.shutdown()
+    player.destroy_node()
+
+
 @pytest.mark.parametrize(("mode", "child"), [("odom", "base_link"), ("separate", "base_link_ground_truth"), ("off", None)])
 def test_player_ground_truth_tf_can_step_aside_for_an_odometry_node(ros_context, mode, child):
     from tf2_msgs.msg import TFMessage
@@ -108,19 +126,7 @@ def test_player_ground_truth_tf_can_step_aside_for_an_odometry_node(ros_context,
     listener = Node("listener", context=ros_context)
     listener.create_subscription(TFMessage, "/tf", tfs.append, 100)
     listener.create_subscription(PointCloud2, "lidar/points", clouds.append, 10)
-    player = PlayerNode(context=ros_context, parameter_overrides=[
-        Parameter("source", value="synthetic"), Parameter("rig", value="tiny"), Parameter("frames", value=2),
-        Parameter("rate", value=0.0), Parameter("wait_for_subscribers", value=1), Parameter("ground_truth_tf", value=mode)])
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(listener)
-    executor.add_node(player)
-    deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline and len(clouds) < 2:
-        executor.spin_once(timeout_sec=0.02)
-    for _ in range(10):
-        executor.spin_once(timeout_sec=0.02)
-    executor.shutdown()
-    player.destroy_node()
+    _play_two_synthetic_frames(ros_context, listener, lambda: len(clouds) >= 2, ground_truth_tf=mode)
     assert len(clouds) == 2
     children = [t.child_frame_id for msg in tfs for t in msg.transforms]
     assert children == ([] if child is None else [child, child])
@@ -134,20 +140,8 @@ def test_player_publishes_the_truth_topics_only_when_asked(ros_context, ground_t
     listener = Node("listener", context=ros_context)
     listener.create_subscription(PointCloud2, "lidar/points", clouds.append, 10)
     listener.create_subscription(PointCloud2, "ground_truth/lidar/labels", labels.append, 10)
-    player = PlayerNode(context=ros_context, parameter_overrides=[
-        Parameter("source", value="synthetic"), Parameter("rig", value="tiny"), Parameter("frames", value=2),
-        Parameter("rate", value=0.0), Parameter("wait_for_subscribers", value=1),
-        Parameter("ground_truth", value=ground_truth), Parameter("preload", value=preload)])
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(listener)
-    executor.add_node(player)
-    deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline and (len(clouds) < 2 or (ground_truth and len(labels) < 2)):
-        executor.spin_once(timeout_sec=0.02)
-    for _ in range(10):
-        executor.spin_once(timeout_sec=0.02)
-    executor.shutdown()
-    player.destroy_node()
+    _play_two_synthetic_frames(ros_context, listener, lambda: len(clouds) >= 2 and (not ground_truth or len(labels) >= 2),
+                               ground_truth=ground_truth, preload=preload)
     assert len(clouds) == 2 and len(labels) == (2 if ground_truth else 0)
 
 
