@@ -48,7 +48,6 @@ SCENES = ("normal", "occlusion")
 START, END = "<!-- tracking-evaluation:start -->", "<!-- tracking-evaluation:end -->"
 MARGIN = 0.001  # "better" must show at the table's resolution (0.1 points); smaller differences are ties
 Sequences = dict[str, tuple[str, list[FrameRecord]]]
-cached: list[str] = []  # drives the last ``record_drives`` read from its cache instead of running the network
 
 
 def occlusion_heavy(scene: SceneConfig) -> SceneConfig:
@@ -98,18 +97,19 @@ def record_frame(model: UPFuse, labeled: Any, min_points: int) -> FrameRecord:
 
 
 def record_drives(model: UPFuse, scenes: list[tuple[str, str, SceneConfig]], frames: int, min_points: int,
-                  cache: Path | None, progress: bool = True) -> Sequences:
-    """Records of every drive, read from ``cache`` (one NPZ per drive, named by seed, frames and weights) or made."""
+                  cache: Path | None, progress: bool = True) -> tuple[Sequences, int]:
+    """Records of every drive, read from ``cache`` (one NPZ per drive, named by seed, frames and weights) or made;
+    and how many drives came from the cache."""
     rig = make_rig("hdl32-front")
     weights = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.state_dict().values())).hexdigest()[:12]
     sequences: Sequences = {}
-    cached.clear()
+    cached = 0
     bar = tqdm(total=len(scenes) * frames, desc="network on drives", unit="frame", disable=not progress)
     for name, kind, scene in scenes:
         path = cache / f"{name}-{kind}-f{frames}-m{min_points}-{weights}.npz" if cache is not None else None
         if path is not None and path.is_file():
             sequences[name] = (kind, load_records(path))
-            cached.append(name)
+            cached += 1
             bar.update(frames)
             continue
         records = []
@@ -120,7 +120,34 @@ def record_drives(model: UPFuse, scenes: list[tuple[str, str, SceneConfig]], fra
             save_records(path, records)
         sequences[name] = (kind, records)
     bar.close()
-    return sequences
+    return sequences, cached
+
+
+def add_drive_arguments(parser: argparse.ArgumentParser, split: str, first: int, threads: int) -> None:
+    """The options of ``recorded_drives``, shared by ``evaluate_tracking`` (test drives) and ``tune_tracking``."""
+    parser.add_argument("--model", default="models/upfuse_cpu", help="UP-Fuse model directory with the tracking head")
+    parser.add_argument("--normal", type=int, default=4, help=f"normal {split} drives")
+    parser.add_argument("--occluded", type=int, default=4, help=f"occlusion-heavy {split} drives")
+    parser.add_argument("--first", type=int, default=first, help=f"first {split}-split sequence index")
+    parser.add_argument("--frames", type=int, default=30, help="frames per drive")
+    parser.add_argument("--min-points", type=int, default=5, help="smallest instance handed to the tracker")
+    parser.add_argument("--threads", type=int, default=threads)
+    parser.add_argument("--cache", default="runs/eval/tracking_records", help="NPZ records per drive ('' = none)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def recorded_drives(args: argparse.Namespace, split: str) -> tuple[Sequences, int] | None:
+    """The drives ``add_drive_arguments`` selects, recorded with the model (``record_drives``); None, after saying
+    why, when the model has no tracking head."""
+    torch.set_num_threads(args.threads)
+    model = load_model(args.model).eval()
+    if model.tracking_head is None:
+        print(f"{args.model}: the model has no tracking head (model.json tracking_head); the embedding rows need one",
+              file=sys.stderr)
+        return None
+    scenes = test_scenes(args.normal, args.occluded, args.first, split)
+    return record_drives(model, scenes, args.frames, args.min_points, Path(args.cache) if args.cache else None,
+                         not args.no_progress)
 
 
 def track_sequence(records: list[FrameRecord], config: TrackerConfig, source: str, is_thing: np.ndarray, min_points: int,
@@ -319,29 +346,16 @@ def load_average() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/upfuse_cpu", help="UP-Fuse model directory with the tracking head")
-    parser.add_argument("--normal", type=int, default=4, help="normal test drives")
-    parser.add_argument("--occluded", type=int, default=4, help="occlusion-heavy test drives")
-    parser.add_argument("--first", type=int, default=16, help="first test-split sequence index (0-15: evaluate_upfuse's)")
-    parser.add_argument("--frames", type=int, default=30, help="frames per drive")
-    parser.add_argument("--min-points", type=int, default=5, help="smallest instance handed to the tracker")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--cache", default="runs/eval/tracking_records", help="NPZ records per drive ('' = none)")
+    add_drive_arguments(parser, "test", first=16, threads=2)  # test sequences 0-15 are evaluate_upfuse's
     parser.add_argument("--out", default="docs/tracking.md", help="markdown file whose evaluation section is replaced")
     parser.add_argument("--plot", default="docs/images/tracking_id_switches.png")
     parser.add_argument("--metrics-json", default="runs/eval/tracking_metrics.json")
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    model = load_model(args.model).eval()
-    if model.tracking_head is None:
-        print(f"{args.model}: the model has no tracking head (model.json tracking_head); the embedding rows need one",
-              file=sys.stderr)
+    drives = recorded_drives(args, "test")
+    if drives is None:
         return 2
-    scenes = test_scenes(args.normal, args.occluded, args.first)
-    sequences = record_drives(model, scenes, args.frames, args.min_points, Path(args.cache) if args.cache else None,
-                              not args.no_progress)
+    sequences, cached = drives
     rows = evaluate(sequences, args.min_points, not args.no_progress)
     goal_lines = goals(rows)
     wall = time.perf_counter() - start
@@ -354,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         "normal_seeds": ", ".join(n for n, (k, _) in sequences.items() if k == "normal"),
         "occluded_seeds": ", ".join(n for n, (k, _) in sequences.items() if k == "occlusion"),
         "fusion_ms": float(np.mean([r.fusion_ms for r in records])),
-        "separation": vector_separation(sequences), "load": load_average(), "cached": len(cached), "drives": len(scenes),
+        "separation": vector_separation(sequences), "load": load_average(), "cached": cached, "drives": len(sequences),
     }
     section = markdown(rows, goal_lines, info)
     write_section(Path(args.out), section)

@@ -20,13 +20,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm import tqdm
 
-from panoptic_perception.models import load_model
 from panoptic_perception.tracking import TrackerConfig
 
-from .evaluate_tracking import BASELINES, Sequences, load_average, record_drives, score, table, test_scenes, write_section
+from .evaluate_tracking import (
+    BASELINES,
+    Sequences,
+    add_drive_arguments,
+    load_average,
+    recorded_drives,
+    score,
+    table,
+    write_section,
+)
 
 START, END = "<!-- tracking-tuning:start -->", "<!-- tracking-tuning:end -->"
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)
@@ -92,27 +99,15 @@ def markdown(results: list[dict[str, Any]], chosen: dict[str, Any], baselines: l
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/upfuse_cpu")
-    parser.add_argument("--normal", type=int, default=4, help="normal validation drives")
-    parser.add_argument("--occluded", type=int, default=4, help="occlusion-heavy validation drives")
-    parser.add_argument("--first", type=int, default=0, help="first validation-split sequence index")
-    parser.add_argument("--frames", type=int, default=30)
-    parser.add_argument("--min-points", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--cache", default="runs/eval/tracking_records")
+    add_drive_arguments(parser, "val", first=0, threads=1)
     parser.add_argument("--out", default="docs/tracking.md")
     parser.add_argument("--json", default="runs/eval/tracking_tuning.json")
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    model = load_model(args.model).eval()
-    if model.tracking_head is None:
-        print(f"{args.model}: the model has no tracking head", file=sys.stderr)
+    drives = recorded_drives(args, "val")
+    if drives is None:
         return 2
-    scenes = test_scenes(args.normal, args.occluded, args.first, split="val")
-    sequences = record_drives(model, scenes, args.frames, args.min_points, Path(args.cache) if args.cache else None,
-                              not args.no_progress)
+    sequences, _ = drives
     results = tune(sequences, grid(), args.min_points, not args.no_progress)
     chosen = choose(results)
     reference = [TrackerConfig(association="embedding"), *(TrackerConfig(association=a) for a in BASELINES),
