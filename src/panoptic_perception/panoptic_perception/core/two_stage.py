@@ -26,8 +26,9 @@ class TwoStageWorker:
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
         self.depth, self.on_drop, self.on_error, self.threaded = depth, on_drop, on_error, threaded
+        # both queues hold (stage, on_drop); only the first stage's jobs can be dropped
         self._waiting: deque[tuple[FirstStage, Callable[[], None]]] = deque()
-        self._second: deque[SecondStage] = deque()
+        self._second: deque[tuple[SecondStage, None]] = deque()
         self._lock = threading.Condition()
         self._busy = 0  # jobs taken from a queue and not yet finished, both stages
         self._closed = False
@@ -43,8 +44,8 @@ class TwoStageWorker:
             if self._closed:
                 raise RuntimeError("the worker is closed")
             if not self._threads:
-                self._threads = [threading.Thread(target=self._run, args=(self._waiting, self._first_done, True),
-                                                  daemon=True, name="fusion"),
+                self._threads = [threading.Thread(target=self._run, args=(self._waiting, self._first_done), daemon=True,
+                                                  name="fusion"),
                                  threading.Thread(target=self._run, args=(self._second, lambda _: None), daemon=True,
                                                   name="publish")]
                 for thread in self._threads:
@@ -58,11 +59,14 @@ class TwoStageWorker:
     def idle(self) -> bool:
         """Nothing waiting and nothing running."""
         with self._lock:
-            return not self._waiting and not self._second and self._busy == 0
+            return self._idle()
 
     def wait_idle(self, timeout: float) -> bool:
         with self._lock:
-            return self._lock.wait_for(lambda: not self._waiting and not self._second and self._busy == 0, timeout)
+            return self._lock.wait_for(self._idle, timeout)
+
+    def _idle(self) -> bool:  # under the lock
+        return not self._waiting and not self._second and self._busy == 0
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop taking jobs; the threads finish what they hold and end."""
@@ -82,16 +86,16 @@ class TwoStageWorker:
     def _first_done(self, second: SecondStage | None) -> None:
         if second is not None:
             with self._lock:  # queued before the first stage's job stops counting as busy: never seen idle between
-                self._second.append(second)
+                self._second.append((second, None))
                 self._lock.notify_all()
 
-    def _run(self, queue: deque, hand_over: Callable[[SecondStage | None], None], paired: bool = False) -> None:
+    def _run(self, queue: deque, hand_over: Callable[[SecondStage | None], None]) -> None:
         while True:
             with self._lock:
                 self._lock.wait_for(lambda: queue or self._closed)
                 if not queue:
                     return
-                job = queue.popleft()[0] if paired else queue.popleft()  # first stages wait with their on_drop
+                job, _ = queue.popleft()
                 self._busy += 1
             try:
                 hand_over(self._call(job))
