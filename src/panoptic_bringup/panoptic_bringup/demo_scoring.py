@@ -85,35 +85,20 @@ def map_panoptic_quality(bag: Path, map_dir: Path, poses: dict[int, np.ndarray] 
     """Map PQ of the saved map in ``map_dir``; sweeps placed with ``poses`` (``T_odom_base`` by stamp, the
     odometry's) or, with ``None``, with the truth (the player's ``odom -> base_link`` is the world pose)."""
     from panoptic_datasets.formats.bag import BagReader
-    from panoptic_perception.core import unpack_label
     from panoptic_perception.mapping import PanopticMap
-    from panoptic_perception.metrics import PanopticEval
+    from panoptic_perception.mapping.evaluate import map_panoptic_quality as score_map
+    from panoptic_perception.mapping.evaluate import scored_points
 
     panoptic_map = PanopticMap.load(map_dir.name, root_dir=map_dir.parent)
     config = panoptic_map.config
     reader = BagReader(bag)
-    points, gt_sem, gt_inst = [], [], []
-    placed = 0
-    for frame in reader:
-        stamp = frame.sensor.stamp_ns
-        if poses is not None and stamp not in poses:
-            continue
-        T = frame.T_world_lidar if poses is None else poses[stamp] @ reader.T_base_lidar
-        xyz = frame.sensor.points[:, :3].astype(np.float64)
-        keep = np.linalg.norm(xyz, axis=1) <= config.window_radius
-        sem, inst = unpack_label(frame.point_label)
-        moving = np.isin(inst, [o.instance_id for o in frame.objects if o.moving]) & (inst > 0)
-        points.append(xyz[keep] @ T[:3, :3].T + T[:3, 3])
-        gt_sem.append(np.where(moving, 0, sem)[keep])
-        gt_inst.append(inst[keep])
-        placed += 1
-    if not placed:
+    scored = [scored_points(frame, frame.T_world_lidar if poses is None else poses[frame.sensor.stamp_ns] @ reader.T_base_lidar,
+                            config.window_radius)
+              for frame in reader if poses is None or frame.sensor.stamp_ns in poses]
+    if not scored:
         raise ValueError(f"no sweep of {bag} has a pose to place it in the map")
-    pred_sem, pred_inst = panoptic_map.snapshot().lookup(np.concatenate(points), config.voxel_size)
+    points, gt_sem, gt_inst = (np.concatenate(parts) for parts in zip(*scored, strict=True))
+    pq = score_map(panoptic_map.snapshot(), config.voxel_size, points, gt_sem, gt_inst)
     panoptic_map.close()
-    evaluator = PanopticEval()
-    evaluator.add_frame(pred_sem, pred_inst, np.concatenate(gt_sem).astype(np.uint16),
-                        np.concatenate(gt_inst).astype(np.uint32))
-    pq = evaluator.compute()
-    return {"pq": pq.pq, "pq_things": pq.pq_things, "pq_stuff": pq.pq_stuff, "miou": pq.miou, "sweeps": placed,
+    return {"pq": pq.pq, "pq_things": pq.pq_things, "pq_stuff": pq.pq_stuff, "miou": pq.miou, "sweeps": len(scored),
             "poses": "ground truth" if poses is None else "odometry"}

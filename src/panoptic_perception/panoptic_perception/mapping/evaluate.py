@@ -46,6 +46,27 @@ def corrupt(sem: np.ndarray, inst: np.ndarray, rng: np.random.Generator, label_n
     return sem_c, inst_c
 
 
+def scored_points(frame: Any, T_world_lidar: np.ndarray, window_radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A labelled frame's points within the map window, in the map frame, with their true class and instance;
+    points of moving objects are unlabelled (class 0): they belong to the dynamic layer, not the map."""
+    sem, inst = unpack_label(frame.point_label)
+    moving = np.isin(inst, [o.instance_id for o in frame.objects if o.moving]) & (inst > 0)
+    xyz = frame.sensor.points[:, :3].astype(np.float64)
+    keep = np.linalg.norm(xyz, axis=1) <= window_radius
+    T = np.asarray(T_world_lidar, np.float64)
+    return xyz[keep] @ T[:3, :3].T + T[:3, 3], np.where(moving, 0, sem)[keep], inst[keep]
+
+
+def map_panoptic_quality(snapshot: Any, voxel_size: float, points: np.ndarray, gt_sem: np.ndarray,
+                         gt_inst: np.ndarray) -> Any:
+    """Map PQ (Panoptic Lifting protocol): the final map's labels looked up at every scored point of every view,
+    all views concatenated and scored as one frame."""
+    pred_sem, pred_inst = snapshot.lookup(points, voxel_size)
+    evaluator = PanopticEval()
+    evaluator.add_frame(pred_sem, pred_inst, gt_sem.astype(np.uint16), gt_inst.astype(np.uint32))
+    return evaluator.compute()
+
+
 def run_sequence(frames: list[Any], mode: str, config: MapConfig, label_noise: float = 0.1, seed: int = 0,
                  keep_map: bool = False) -> dict[str, Any]:
     table = load_class_table()
@@ -70,19 +91,14 @@ def run_sequence(frames: list[Any], mode: str, config: MapConfig, label_noise: f
         m.integrate(cloud, f.T_world_lidar, moving)
         times.append(time.perf_counter() - t0)
         peak = max(peak, m.nbytes)
-        T = f.T_world_lidar
-        keep = np.linalg.norm(f.sensor.points[:, :3], axis=1) <= config.window_radius
-        world_pts.append(f.sensor.points[keep, :3].astype(np.float64) @ T[:3, :3].T + T[:3, 3])
-        gt_sem_all.append(np.where(is_moving, 0, sem)[keep])
-        gt_inst_all.append(inst[keep])
+        scored = scored_points(f, f.T_world_lidar, config.window_radius)
+        world_pts.append(scored[0])
+        gt_sem_all.append(scored[1].astype(np.int64))
+        gt_inst_all.append(scored[2].astype(np.int64))
     pts = np.concatenate(world_pts)
     gt_sem, gt_inst = np.concatenate(gt_sem_all), np.concatenate(gt_inst_all)
     snap = m.snapshot()
-    pred_sem, pred_inst = snap.lookup(pts, config.voxel_size)
-    # Panoptic Lifting protocol: all views concatenated and scored as one frame
-    ev = PanopticEval()
-    ev.add_frame(pred_sem, pred_inst, gt_sem.astype(np.uint16), gt_inst.astype(np.uint32))
-    pq = ev.compute()
+    pq = map_panoptic_quality(snap, config.voxel_size, pts, gt_sem, gt_inst)
     # Voxel class accuracy against the majority truth class per voxel
     labelled = gt_sem > 0
     gkeys, ginv = np.unique(K.voxel_keys(pts[labelled], config.voxel_size), return_inverse=True)
