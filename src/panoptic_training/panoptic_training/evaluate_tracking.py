@@ -32,14 +32,25 @@ from panoptic_datasets.splits import split_seed
 from panoptic_datasets.world import SceneConfig, make_rig, simulate
 from panoptic_perception.core import PanopticCloud, load_class_table, unpack_label
 from panoptic_perception.metrics import TrackingEval
-from panoptic_perception.models import UPFuse, batch_from_sensor_frame, load_model, thing_slots
+from panoptic_perception.models import (
+    SweepContext,
+    TrackingHead,
+    UPFuse,
+    batch_from_sensor_frame,
+    columns_for,
+    instance_inputs,
+    load_model,
+    masks_to_segments,
+    thing_slots,
+)
 from panoptic_perception.pipeline import thing_detections
 from panoptic_perception.tracking import PanopticTracker, TrackerConfig, assign_track_ids, matches_of
 
 from .config import DataConfig
 from .data import scene_for_seed
+from .errors import TrainingDataError
 from .tracking_loss import gt_instance_masks
-from .tracking_records import FrameRecord, load_records, save_records
+from .tracking_records import FrameRecord, instance_classes, load_records, save_records
 
 PROPOSED = ("embedding_motion", "embedding")  # associations with the tracking head's vectors
 BASELINES = ("centroid_kalman", "point_iou")
@@ -67,9 +78,13 @@ def test_scenes(normal: int, occluded: int, first: int, split: str = "test") -> 
     return out
 
 
+RECORD_INPUTS = "appearance_shape"  # the records keep this kind of head input per instance (serves every kind)
+
+
 @torch.no_grad()
 def record_frame(model: UPFuse, labeled: Any, min_points: int) -> FrameRecord:
-    """Run the network once: predicted panoptic points + vectors, and oracle instances with vectors."""
+    """Run the network once: predicted panoptic points, and for the predicted and the oracle (ground-truth) instances
+    the tracking head's inputs (``RECORD_INPUTS``), from which ``attach_vectors`` makes any head's vectors."""
     cfg = model.config
     batch = batch_from_sensor_frame(labeled.sensor, cfg.range_spec)
     start = time.perf_counter()
@@ -84,40 +99,67 @@ def record_frame(model: UPFuse, labeled: Any, min_points: int) -> FrameRecord:
     gt_sem, gt_inst = (a.astype(np.int64) for a in unpack_label(labeled.point_label))
     masks, _, classes = gt_instance_masks(torch.from_numpy(gt_sem), torch.from_numpy(gt_inst), torch.ones(n, dtype=torch.bool),
                                           cfg.thing_class_ids, min_points)
-    segment = np.zeros(n, np.int64)
-    vectors = None
-    if len(classes):
-        segment = (masks.long() * torch.arange(1, len(classes) + 1)[:, None]).sum(0).numpy()  # ground truth: no overlaps
-        if model.tracking_head is not None:
-            vectors = model.tracking_head.instance_vectors(out.point_features[0], masks,
-                                                           thing_slots(classes, cfg.thing_class_ids)).numpy()
-    vectors_pred = prediction.association.numpy() if prediction.association is not None else None
-    return FrameRecord(labeled.sensor.stamp_ns, labeled.T_world_lidar, points, gt_sem, gt_inst, cloud, vectors_pred,
-                       segment, classes.numpy().astype(np.int64), vectors, fusion_ms)
+    valid = batch.point_valid[0]
+    features = out.point_features[0][valid]
+    context = SweepContext(batch.point_xyz[0][valid], batch.images[0], batch.K[0], batch.T_cam_lidar[0], batch.camera_valid[0])
+    segment = masks_to_segments(masks) if len(classes) else torch.zeros(n, dtype=torch.long)
+    oracle_inputs = instance_inputs(RECORD_INPUTS, features, segment, len(classes), context).numpy()
+    pred_inputs = instance_inputs(RECORD_INPUTS, features, prediction.instance_id.long(),
+                                  int(prediction.instance_id.max()) if n else 0, context).numpy()
+    return FrameRecord(labeled.sensor.stamp_ns, labeled.T_world_lidar, points, gt_sem, gt_inst, cloud, None,
+                       segment.numpy().astype(np.int64), classes.numpy().astype(np.int64), None, fusion_ms,
+                       pred_inputs, oracle_inputs)
+
+
+def attach_vectors(records: list[FrameRecord], head: TrackingHead, thing_ids: tuple[int, ...], feature_dim: int) -> None:
+    """Fill each record's predicted and oracle association vectors with ``head``'s, from the recorded inputs."""
+
+    def vectors(inputs: np.ndarray | None, classes: np.ndarray) -> np.ndarray | None:
+        if inputs is None:
+            raise TrainingDataError("tracking records without head inputs (written before they were kept): delete the cache")
+        if len(classes) == 0:
+            return np.zeros((0, head.dim), np.float32)
+        slots = thing_slots(torch.from_numpy(np.where(np.isin(classes, thing_ids), classes, thing_ids[0])), thing_ids)
+        with torch.no_grad():
+            return head.input_vectors(columns_for(head.inputs, torch.from_numpy(inputs), feature_dim), slots).numpy()
+
+    for rec in records:
+        rec.pred_vectors = vectors(rec.pred_inputs, instance_classes(rec.pred))
+        rec.oracle_vectors = vectors(rec.oracle_inputs, rec.oracle_classes)
+
+
+def core_digest(model: UPFuse) -> str:
+    """Hash of the network's weights without the tracking head (the records do not depend on the head)."""
+    state = model.state_dict()
+    core = b"".join(state[k].detach().numpy().tobytes() for k in state if not k.startswith("tracking_head."))
+    return hashlib.sha256(core).hexdigest()[:12]
 
 
 def record_drives(model: UPFuse, scenes: list[tuple[str, str, SceneConfig]], frames: int, min_points: int,
                   cache: Path | None, progress: bool = True) -> tuple[Sequences, int]:
-    """Records of every drive, read from ``cache`` (one NPZ per drive, named by seed, frames and weights) or made;
-    and how many drives came from the cache."""
+    """Records of every drive, read from ``cache`` (one NPZ per drive, named by seed, frames, head-input kind and the
+    network's weights without the head) or made, with the model's association vectors attached; and how many drives
+    came from the cache."""
     rig = make_rig("hdl32-front")
-    weights = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.state_dict().values())).hexdigest()[:12]
+    weights = core_digest(model)
     sequences: Sequences = {}
     cached = 0
     bar = tqdm(total=len(scenes) * frames, desc="network on drives", unit="frame", disable=not progress)
     for name, kind, scene in scenes:
-        path = cache / f"{name}-{kind}-f{frames}-m{min_points}-{weights}.npz" if cache is not None else None
+        path = cache / f"{name}-{kind}-f{frames}-m{min_points}-{RECORD_INPUTS}-{weights}.npz" if cache is not None else None
         if path is not None and path.is_file():
-            sequences[name] = (kind, load_records(path))
+            records = load_records(path)
             cached += 1
             bar.update(frames)
-            continue
-        records = []
-        for labeled in simulate(scene, rig, frames):
-            records.append(record_frame(model, labeled, min_points))
-            bar.update()
-        if path is not None:
-            save_records(path, records)
+        else:
+            records = []
+            for labeled in simulate(scene, rig, frames):
+                records.append(record_frame(model, labeled, min_points))
+                bar.update()
+            if path is not None:
+                save_records(path, records)
+        if model.tracking_head is not None:
+            attach_vectors(records, model.tracking_head, model.config.thing_class_ids, model.config.mask_dim)
         sequences[name] = (kind, records)
     bar.close()
     return sequences, cached

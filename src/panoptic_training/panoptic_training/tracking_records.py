@@ -34,6 +34,8 @@ class FrameRecord:
     oracle_classes: np.ndarray  # (K_gt,) class of each oracle instance
     oracle_vectors: np.ndarray | None  # (K_gt, D) association vectors pooled under the ground-truth masks
     fusion_ms: float  # network forward + post-processing
+    pred_inputs: np.ndarray | None = None  # (K, D_in) tracking-head inputs (appearance_shape) of predicted instances
+    oracle_inputs: np.ndarray | None = None  # (K_gt, D_in) the same for the ground-truth instances
 
     def oracle(self) -> list[Detection]:
         """Ground-truth instances (score 1) as detections, with their vectors."""
@@ -45,7 +47,16 @@ class FrameRecord:
 
 
 _ARRAYS = ("pose", "points", "gt_sem", "gt_inst", "oracle_segment", "oracle_classes")
-_OPTIONAL = ("pred_vectors", "oracle_vectors")
+_OPTIONAL = ("pred_vectors", "oracle_vectors", "pred_inputs", "oracle_inputs")
+
+
+def instance_classes(cloud: PanopticCloud) -> np.ndarray:
+    """(K,) class of each predicted instance 1..K of ``cloud`` (0 for an id that owns no point)."""
+    k = int(cloud.instance_id.max()) if len(cloud.instance_id) else 0
+    out = np.zeros(k, np.int64)
+    owned = cloud.instance_id > 0
+    out[cloud.instance_id[owned].astype(np.int64) - 1] = cloud.class_id[owned]
+    return out
 
 
 def save_records(path: Path, records: list[FrameRecord]) -> None:
@@ -85,5 +96,6 @@ def load_records(path: Path, frame_id: str = "lidar") -> list[FrameRecord]:
             optional = {k: data[f"{i}/{k}"] if f"{i}/{k}" in data else None for k in _OPTIONAL}
             records.append(FrameRecord(stamp_ns, data[f"{i}/pose"], points, data[f"{i}/gt_sem"], data[f"{i}/gt_inst"],
                                        cloud, optional["pred_vectors"], data[f"{i}/oracle_segment"],
-                                       data[f"{i}/oracle_classes"], optional["oracle_vectors"], fusion_ms))
+                                       data[f"{i}/oracle_classes"], optional["oracle_vectors"], fusion_ms,
+                                       optional["pred_inputs"], optional["oracle_inputs"]))
     return records

@@ -16,6 +16,7 @@ import torch
 
 from panoptic_perception.models import (
     PanopticPrediction,
+    SweepContext,
     TrackingHead,
     UPFuseBatch,
     UPFuseConfig,
@@ -28,6 +29,7 @@ from .errors import BackendInputError
 from .tensor_core import batch_to_inputs
 
 DEFAULT_BUCKET = 4096
+HEAD_CONTEXT = ("point_xyz", "images", "K", "T_cam_lidar", "camera_valid")  # core inputs an appearance head reads
 
 
 def padded_size(n: int, bucket: int) -> int:
@@ -62,11 +64,16 @@ def predictions_from_outputs(
 
     With ``tracking_head`` and a ``point_features`` output, each thing instance gets its association vector:
     the point features pooled over its final segment, through the head's FC layers (a few instances, so
-    outside the exported graph)."""
+    outside the exported graph). A head whose inputs include camera colour and shape (``appearance_shape``) also
+    reads the core inputs ``HEAD_CONTEXT`` from ``outputs`` (``PanopticRunner.run_core`` adds them)."""
     class_logits = torch.from_numpy(outputs["class_logits"])
     point_logits = torch.from_numpy(outputs["point_logits"])
     uncertainty = outputs.get("point_uncertainty")
     point_features = outputs.get("point_features") if tracking_head is not None else None
+    needs_context = tracking_head is not None and tracking_head.inputs != "features"
+    if needs_context and any(n not in outputs for n in HEAD_CONTEXT):
+        raise BackendInputError(f"the tracking head's {tracking_head.inputs!r} inputs need the core inputs "
+                                f"{', '.join(HEAD_CONTEXT)} next to the outputs (PanopticRunner.run_core adds them)")
     results = []
     for i in range(point_valid.shape[0]):
         valid_np = point_valid[i] > 0.5
@@ -83,9 +90,14 @@ def predictions_from_outputs(
         u = torch.from_numpy(uncertainty[i])[valid] if uncertainty is not None else None
         vectors = None
         if tracking_head is not None and point_features is not None:
+            context = None
+            if needs_context:
+                context = SweepContext(torch.from_numpy(outputs["point_xyz"][i])[valid], torch.from_numpy(outputs["images"][i]),
+                                       torch.from_numpy(outputs["K"][i]), torch.from_numpy(outputs["T_cam_lidar"][i]),
+                                       torch.from_numpy(outputs["camera_valid"][i] > 0.5))
             with torch.inference_mode():
                 vectors = tracking_head.segment_vectors(torch.from_numpy(point_features[i])[valid], instance_id,
-                                                        thing_slots(label, config.thing_class_ids))
+                                                        thing_slots(label, config.thing_class_ids), context)
         results.append(PanopticPrediction(class_id, instance_id, score, u, vectors))
     return results
 
@@ -111,7 +123,10 @@ class PanopticRunner:
     def run_core(self, batch: UPFuseBatch) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The network core's outputs and the padded points' validity (what ``predictions`` needs)."""
         inputs = self.inputs(batch)
-        return self.backend.run(inputs), inputs["point_valid"]
+        outputs = self.backend.run(inputs)
+        if self.tracking_head is not None and self.tracking_head.inputs != "features":
+            outputs = {**outputs, **{name: inputs[name] for name in HEAD_CONTEXT}}  # the head's colour and shape inputs
+        return outputs, inputs["point_valid"]
 
     def predictions(self, outputs: dict[str, np.ndarray], point_valid: np.ndarray) -> list[PanopticPrediction]:
         return predictions_from_outputs(outputs, point_valid, self.config, self.tracking_head)

@@ -16,7 +16,16 @@ from .matching import PanopticTargets, build_targets, hungarian_match, match_que
 from .postprocess import PanopticPrediction, panoptic_inference, panoptic_instances, thing_slots
 from .range_view import RangeProjection, RangeViewSpec, project_to_range_view, range_view_coordinates
 from .registry import ARCHITECTURES, BACKBONES, FUSION_MODULES, Registry
-from .tracking_head import TrackingHead, batch_hard_triplet_loss, mask_pool, segment_pool
+from .tracking_head import TrackingHead, batch_hard_triplet_loss, mask_pool
+from .tracking_inputs import (
+    INPUT_KINDS,
+    SweepContext,
+    columns_for,
+    input_dim,
+    instance_inputs,
+    masks_to_segments,
+    segment_pool,
+)
 from .uncertainty_fusion import (
     ConcatFusion,
     DeformableCrossModalAttention,
@@ -78,6 +87,12 @@ __all__ = [
     "save_model",
     "scale_intrinsics",
     "segment_pool",
+    "SweepContext",
+    "INPUT_KINDS",
+    "columns_for",
+    "input_dim",
+    "instance_inputs",
+    "masks_to_segments",
     "select_nearest_range_neighbours",
     "thing_slots",
     "uncertainty_from_instability",

@@ -24,6 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ModelInputError
+from .tracking_inputs import INPUT_KINDS, SweepContext, input_dim, instance_inputs, masks_to_segments, segment_pool
+
+__all__ = ["TrackingHead", "batch_hard_triplet_loss", "mask_pool", "pairwise_distance", "segment_pool"]
 
 
 def mask_pool(point_features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -37,48 +40,72 @@ def mask_pool(point_features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor
     return total / masks.sum(-1, keepdim=True).clamp(min=1.0)
 
 
-def segment_pool(point_features: torch.Tensor, segment_id: torch.Tensor, num_segments: int) -> torch.Tensor:
-    """Mean of (N, C) point features over each segment 1..K of (N,) ids -> (K, C); id 0 is no segment, an empty
-    segment gives 0. Segments do not overlap, so this is one pass over the points (a scatter-add), not K masks."""
-    if point_features.ndim != 2 or segment_id.shape != point_features.shape[:1]:
-        raise ModelInputError(f"segment_pool: features (N, C) and segment ids (N,) must agree, got "
-                              f"{tuple(point_features.shape)} and {tuple(segment_id.shape)}")
-    ids = segment_id.long()
-    if ids.numel() and (int(ids.max()) > num_segments or int(ids.min()) < 0):
-        raise ModelInputError(f"segment_pool: segment ids must lie in [0, {num_segments}], got [{int(ids.min())}, "
-                              f"{int(ids.max())}]")
-    # Sum every point into row id (row 0 collects the points of no segment): selecting the segment points first
-    # costs more than adding the others (boolean indexing copies).
-    total = point_features.new_zeros(num_segments + 1, point_features.shape[1]).index_add_(0, ids, point_features)
-    count = torch.bincount(ids, minlength=num_segments + 1).clamp(min=1).to(point_features.dtype)
-    return (total / count[:, None])[1:]
-
-
 class TrackingHead(nn.Module):
-    """Pooled instance features (..., C) -> unit association vectors (..., N_thing, dim), one per thing class."""
+    """Per-instance inputs (..., input_dim) -> unit association vectors (..., N_thing, dim), one per thing class.
 
-    def __init__(self, feature_dim: int, num_things: int, hidden: int = 128, dim: int = 32) -> None:
+    ``inputs`` names what the head takes per instance (``tracking_inputs.INPUT_KINDS``): ``features`` (the pooled
+    point features, MOPT) or ``appearance_shape`` (those plus camera colour and shape, standardised by the fixed
+    statistics ``input_mean``/``input_std`` that training stores with the weights).
+    """
+
+    def __init__(self, feature_dim: int, num_things: int, hidden: int = 128, dim: int = 32, inputs: str = "features") -> None:
         super().__init__()
         if min(feature_dim, num_things, hidden, dim) < 1:
             raise ModelInputError(f"TrackingHead: sizes must be >= 1, got feature_dim={feature_dim}, num_things={num_things}, "
                                   f"hidden={hidden}, dim={dim}")
-        self.num_things, self.dim = num_things, dim
-        self.fc1 = nn.Linear(feature_dim, hidden)
+        if inputs not in INPUT_KINDS:
+            raise ModelInputError(f"TrackingHead: unknown inputs {inputs!r}; known: {', '.join(INPUT_KINDS)}")
+        self.num_things, self.dim, self.inputs, self.feature_dim = num_things, dim, inputs, feature_dim
+        self.input_dim = input_dim(inputs, feature_dim)
+        self.standardised = inputs != "features"  # "features" heads predate the statistics; their files have none
+        if self.standardised:
+            self.register_buffer("input_mean", torch.zeros(self.input_dim))
+            self.register_buffer("input_std", torch.ones(self.input_dim))
+        self.fc1 = nn.Linear(self.input_dim, hidden)
         self.fc2 = nn.Linear(hidden, num_things * dim)
 
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        out = self.fc2(F.relu(self.fc1(pooled)))
-        out = out.reshape(*pooled.shape[:-1], self.num_things, self.dim)
+    def set_input_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Fix the standardisation (training inputs' mean and std; a std below 1e-6 counts as 1)."""
+        if not self.standardised:
+            raise ModelInputError("TrackingHead: a 'features' head takes its inputs unstandardised")
+        if mean.shape != (self.input_dim,) or std.shape != (self.input_dim,):
+            raise ModelInputError(f"TrackingHead: statistics must be ({self.input_dim},), got {tuple(mean.shape)}, "
+                                  f"{tuple(std.shape)}")
+        self.input_mean.copy_(mean)
+        self.input_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.shape[-1] != self.input_dim:
+            raise ModelInputError(f"TrackingHead ({self.inputs}): inputs must have {self.input_dim} columns, got "
+                                  f"{inputs.shape[-1]}")
+        if self.standardised:
+            inputs = (inputs - self.input_mean) / self.input_std
+        out = self.fc2(F.relu(self.fc1(inputs)))
+        out = out.reshape(*inputs.shape[:-1], self.num_things, self.dim)
         return F.normalize(out, dim=-1, eps=1e-6)
 
-    def instance_vectors(self, point_features: torch.Tensor, masks: torch.Tensor, thing_index: torch.Tensor) -> torch.Tensor:
-        """(N, C) features of one sweep, (K, N) masks, (K,) thing-class index of each instance -> (K, dim)."""
-        return self.read_slices(self(mask_pool(point_features[None], masks[None])[0]), thing_index)
+    def instance_vectors(self, point_features: torch.Tensor, masks: torch.Tensor, thing_index: torch.Tensor,
+                         context: SweepContext | None = None) -> torch.Tensor:
+        """(N, C) features of one sweep, (K, N) disjoint masks (ground-truth instances), (K,) thing-class index of each
+        instance -> (K, dim). ``context``: the sweep's points and images, for ``appearance_shape``."""
+        if self.inputs == "features":
+            return self.read_slices(self(mask_pool(point_features[None], masks[None])[0]), thing_index)
+        return self.segment_vectors(point_features, masks_to_segments(masks), thing_index, context)
 
-    def segment_vectors(self, point_features: torch.Tensor, segment_id: torch.Tensor, thing_index: torch.Tensor) -> torch.Tensor:
+    def segment_vectors(self, point_features: torch.Tensor, segment_id: torch.Tensor, thing_index: torch.Tensor,
+                        context: SweepContext | None = None) -> torch.Tensor:
         """(N, C) features of one sweep, (N,) instance id per point (1..K, 0 = none), (K,) thing-class index of each
         instance -> (K, dim): the inference-time pooling over the final panoptic segments."""
-        return self.read_slices(self(segment_pool(point_features, segment_id, len(thing_index))), thing_index)
+        return self.input_vectors(self.segment_inputs(point_features, segment_id, len(thing_index), context), thing_index)
+
+    def segment_inputs(self, point_features: torch.Tensor, segment_id: torch.Tensor, num_segments: int,
+                       context: SweepContext | None = None) -> torch.Tensor:
+        """The (K, input_dim) inputs of the segments (``tracking_inputs.instance_inputs`` of this head's kind)."""
+        return instance_inputs(self.inputs, point_features, segment_id, num_segments, context)
+
+    def input_vectors(self, inputs: torch.Tensor, thing_index: torch.Tensor) -> torch.Tensor:
+        """(K, input_dim) per-instance inputs (e.g. cached), (K,) thing-class index -> (K, dim)."""
+        return self.read_slices(self(inputs), thing_index)
 
     @staticmethod
     def read_slices(vectors: torch.Tensor, thing_index: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,7 @@ from .postprocess import PanopticPrediction, panoptic_instances, thing_slots
 from .range_view import RangeViewSpec, project_to_range_view
 from .registry import ARCHITECTURES, BACKBONES, FUSION_MODULES
 from .tracking_head import TrackingHead
+from .tracking_inputs import INPUT_KINDS, SweepContext
 from .transformer_decoder import QueryTransformerDecoder
 from .view_transform import camera_to_range_view, dense_camera_depth, scale_intrinsics
 
@@ -79,6 +80,7 @@ class UPFuseConfig:
     tracking_head: bool = False  # MOPT association head (models/tracking_head.py); off keeps old model.json files
     tracking_hidden: int = 128
     association_dim: int = 32  # per thing class; the head outputs association_dim * len(thing_class_ids)
+    tracking_inputs: str = "features"  # what the head takes per instance: tracking_inputs.INPUT_KINDS
 
     def __post_init__(self) -> None:
         for name in ("lidar_widths", "lidar_blocks", "camera_widths", "camera_blocks"):
@@ -94,6 +96,8 @@ class UPFuseConfig:
             raise ModelConfigError(f"UPFuseConfig.thing_class_ids {self.thing_class_ids} outside 1..{self.num_classes}")
         if self.tracking_hidden < 1 or self.association_dim < 1:
             raise ModelConfigError("UPFuseConfig.tracking_hidden and association_dim must be >= 1")
+        if self.tracking_inputs not in INPUT_KINDS:
+            raise ModelConfigError(f"UPFuseConfig.tracking_inputs: unknown {self.tracking_inputs!r}; known: {INPUT_KINDS}")
         if self.fusion not in FUSION_MODULES:
             raise ModelConfigError(f"UPFuseConfig.fusion: unknown {self.fusion!r}; registered: {FUSION_MODULES.names()}")
 
@@ -322,7 +326,8 @@ class UPFuse(nn.Module):
         )
         self.mask_head = PointMaskHead3D(config.mask_dim, config.mask_head_window, config.mask_head_k, config.mask_head_hidden)
         self.tracking_head = (
-            TrackingHead(config.mask_dim, len(config.thing_class_ids), config.tracking_hidden, config.association_dim)
+            TrackingHead(config.mask_dim, len(config.thing_class_ids), config.tracking_hidden, config.association_dim,
+                         config.tracking_inputs)
             if config.tracking_head else None
         )
         self.register_buffer("range_mean", torch.tensor(config.range_mean).view(1, 5, 1, 1), persistent=False)
@@ -425,7 +430,9 @@ class UPFuse(nn.Module):
             u = out.point_uncertainty[i][valid] if out.point_uncertainty is not None else None
             vectors = None
             if self.tracking_head is not None and out.point_features is not None:
+                context = SweepContext(batch.point_xyz[i][valid], batch.images[i], batch.K[i], batch.T_cam_lidar[i],
+                                       batch.camera_valid[i])
                 vectors = self.tracking_head.segment_vectors(out.point_features[i][valid], instance_id,
-                                                             thing_slots(label, self.config.thing_class_ids))
+                                                             thing_slots(label, self.config.thing_class_ids), context)
             results.append(PanopticPrediction(class_id, instance_id, score, u, vectors))
         return results
