@@ -12,7 +12,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, PointCloud2
 
 from panoptic_datasets.formats.bag import BagWriter
-from panoptic_datasets.ros.player_node import PlayerNode
+from panoptic_datasets.ros.player_node import TICK_S, PlayerNode
 from panoptic_perception.ros.conversions import cloud_to_sensor_points, stamp_to_ns
 
 pytestmark = pytest.mark.ros
@@ -27,8 +27,14 @@ def test_player_node_publishes_a_bag_with_sensor_stamps(tmp_path, tiny_frames, r
     labels: list[PointCloud2] = []
     images: list[Image] = []
     clocks: list[int] = []
+    timer_periods_ms: list[float] = []  # the player's wake-up period right after it published each sweep
+
+    def on_cloud(msg: PointCloud2) -> None:
+        clouds.append(msg)
+        timer_periods_ms.append(player._timer.timer_period_ns / 1e6)
+
     listener = Node("listener", context=ros_context)
-    listener.create_subscription(PointCloud2, "lidar/points", clouds.append, 10)
+    listener.create_subscription(PointCloud2, "lidar/points", on_cloud, 10)
     listener.create_subscription(PointCloud2, "ground_truth/lidar/labels", labels.append, 10)
     listener.create_subscription(Image, "cameras/front/image", images.append, 10)
     listener.create_subscription(Clock, "/clock", lambda msg: clocks.append(stamp_to_ns(msg.clock)), 10)
@@ -61,6 +67,10 @@ def test_player_node_publishes_a_bag_with_sensor_stamps(tmp_path, tiny_frames, r
     assert [stamp_to_ns(i.header.stamp) for i in images] == [f.sensor.cameras["front"].stamp_ns for f in frames]
     assert [lab.width for lab in labels] == [200, 207, 214]
     assert clocks == [f.sensor.stamp_ns for f in frames]
+    # Between sweeps the player sleeps until the next one is due instead of polling every TICK_S.
+    spacing_ms = (frames[1].sensor.stamp_ns - frames[0].sensor.stamp_ns) / 1e6 / 5.0
+    assert spacing_ms > 2 * TICK_S * 1e3
+    assert all(2 * TICK_S * 1e3 < period <= spacing_ms for period in timer_periods_ms[:2]), timer_periods_ms
 
 
 def test_player_node_publishes_a_synthetic_world_with_its_own_stamps(ros_context):

@@ -36,7 +36,7 @@ from ..sources import SyntheticSource, open_dataset
 from . import messages as m
 
 GROUND_TRUTH_TF = ("odom", "separate", "off")
-TICK_S = 0.005  # how often due frames are checked; bounds the publishing jitter
+TICK_S = 0.005  # polling period while waiting for readers or (closed loop) for the last frame's status
 ACK_TIMEOUT_S = 5.0  # exit_on_end: how long to wait for readers to acknowledge the last frame
 
 
@@ -181,6 +181,8 @@ class PlayerNode(Node):
             self._next = next(self._frames, None)
             if self._as_fast_as_possible:
                 break  # one frame per tick keeps the executor responsive
+        if self._next is not None and not self._as_fast_as_possible:
+            self._sleep_until_due(self._next[0] - (time.monotonic() - self._start))
         if self._next is None:
             self.get_logger().info(f"played {self.published} frames")
             if self._exit_on_end:
@@ -191,6 +193,12 @@ class PlayerNode(Node):
                 except RuntimeError:  # rclpy RCLError: shut down while waiting, nothing left to deliver to
                     pass
                 self.finished = True
+
+    def _sleep_until_due(self, wait_s: float) -> None:
+        """Wake the timer when the next frame is due rather than every tick: rclpy's executor costs about a
+        millisecond of CPU per wake-up, which at 200 Hz was a quarter of a core (docs/benchmarks.md)."""
+        self._timer.timer_period_ns = int(max(wait_s, TICK_S) * 1e9)
+        self._timer.reset()  # the new period counts from now
 
     def _publish_static(self, frame: LabeledFrame) -> None:
         if self._tf_static_pub is None:

@@ -285,6 +285,16 @@ class LidarCameraSynchronizer:
                 self._prune()
         return released
 
+    def next_deadline_ns(self, now_ns: int) -> int | None:
+        """When ``poll`` should look again without new input: the next timeout of the oldest waiting sweep (the
+        others wait behind it), ``now_ns`` when every timeout has passed; None while no sweep waits."""
+        with self._lock:
+            if not self._pending:
+                return None
+            start = self._pending[0].wait_start_ns
+            ahead = [start + c.timeout_ns for c in self.config.cameras.values() if start + c.timeout_ns > now_ns]
+            return min(ahead, default=int(now_ns))
+
     def reset(self) -> None:
         """Forget queued sweeps and images and the release order (after a clock jump back); counters stay."""
         with self._lock:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -56,6 +57,8 @@ from ..ros.validation import ThrottledLogger, validate_cloud_msg, validate_image
 from ..tracking import TrackerConfig
 
 _MS = 1_000_000
+IDLE_RELEASE_S = 1.0  # release timer period while no sweep waits (each arriving message polls the synchroniser too)
+MIN_RELEASE_WAIT_NS = _MS
 
 
 class PerceptionNode(Node):
@@ -132,7 +135,9 @@ class PerceptionNode(Node):
         self.status_pub = self.create_publisher(PipelineStatus, "perception/status", OUTPUT_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         self.create_publisher(ClassMap, "perception/class_map", LATCHED_QOS).publish(class_map_msg(self.table))
-        self.create_timer(0.01, self._release)  # sweeps whose cameras timed out
+        # Sweeps whose cameras timed out: the timer is re-armed for the next timeout (steady clock, as the
+        # synchroniser's), not polled: each wake-up of rclpy's executor costs about a millisecond of CPU.
+        self._release_timer = self.create_timer(IDLE_RELEASE_S, self._release, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.processed = 0  # sweeps
         self.camera_only_frames = 0  # outputs of the camera-only fallback
         # LiDAR silence must hold in sensor stamps (image stamp minus the newest sweep's, or the first image's while no
@@ -207,6 +212,11 @@ class PerceptionNode(Node):
     def _release(self) -> None:
         for synced in self.sync.poll(time.monotonic_ns()):
             self._process(synced)
+        now = time.monotonic_ns()
+        deadline = self.sync.next_deadline_ns(now)
+        wait_ns = int(IDLE_RELEASE_S * 1e9) if deadline is None else max(deadline - now, MIN_RELEASE_WAIT_NS)
+        self._release_timer.timer_period_ns = wait_ns
+        self._release_timer.reset()
 
     def _frame(self, synced: SyncedSet) -> tuple[SensorFrame, list[str]]:
         points, point_time = cloud_to_sensor_points(synced.lidar)

@@ -151,6 +151,19 @@ def test_a_sweep_without_its_camera_is_released_at_the_timeout_with_the_camera_m
     assert sync.counters == SyncCounters(processed=1, dropped=0, degraded=1)
 
 
+def test_next_deadline_is_the_oldest_waiting_sweeps_next_camera_timeout():
+    cameras = {"front": CameraSyncConfig(timeout_ns=100 * MS), "rear": CameraSyncConfig(timeout_ns=40 * MS)}
+    sync = LidarCameraSynchronizer(SyncConfig(cameras))
+    assert sync.next_deadline_ns(0) is None  # nothing waits
+    sync.add_lidar(5000 * MS, "old", now_ns=7 * MS)
+    sync.add_lidar(5100 * MS, "new", now_ns=60 * MS)  # waits behind the older sweep
+    assert sync.next_deadline_ns(10 * MS) == 47 * MS  # rear's timeout comes first
+    assert sync.next_deadline_ns(47 * MS) == 107 * MS  # then front's
+    assert sync.next_deadline_ns(107 * MS) == 107 * MS  # every timeout passed: poll now
+    assert [s.lidar for s in sync.poll(107 * MS)] == ["old"]
+    assert sync.next_deadline_ns(107 * MS) == 160 * MS  # the newer sweep waits from its own arrival (60 ms)
+
+
 def test_a_timed_out_sweep_keeps_an_image_within_slop_that_was_not_yet_final():
     sync = LidarCameraSynchronizer(SyncConfig.uniform(["front"], slop_ns=20 * MS, timeout_ns=100 * MS))
     sync.add_image("front", 990 * MS, "early", now_ns=0)

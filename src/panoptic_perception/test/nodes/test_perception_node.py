@@ -25,7 +25,7 @@ pytestmark = pytest.mark.ros
 torch.set_num_threads(1)
 
 
-def _run(ros_context, tiny_upfuse_dir, frames, until, extra=lambda listener: None, timeout=30.0):
+def _run(ros_context, tiny_upfuse_dir, frames, until, extra=lambda listener: None, timeout=30.0, params=()):
     from panoptic_datasets.ros.player_node import PlayerNode
     from panoptic_perception.nodes.perception_node import PerceptionNode
 
@@ -40,7 +40,7 @@ def _run(ros_context, tiny_upfuse_dir, frames, until, extra=lambda listener: Non
         Parameter("model_dir", value=str(tiny_upfuse_dir)), Parameter("threads", value=1),
         Parameter("qos.input", value="reliable"),
         Parameter("image_size", value=[64, 160]),
-        Parameter("sync.offset_ms", value=50.0), Parameter("sync.timeout_ms", value=300.0)])
+        Parameter("sync.offset_ms", value=50.0), Parameter("sync.timeout_ms", value=300.0), *params])
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(listener)
     executor.add_node(perception)
@@ -90,3 +90,12 @@ def test_a_malformed_cloud_is_dropped_without_stopping_the_node(ros_context, tin
 
     got, player = _run(ros_context, tiny_upfuse_dir, 2, lambda g: len(g["status"]) >= 2, extra=send_garbage)
     assert [stamp_to_ns(m.header.stamp) for m in got["points"]] == [f.sensor.stamp_ns for f in player.source]
+
+
+def test_a_sweep_whose_camera_never_comes_is_released_at_the_timeout(ros_context, tiny_upfuse_dir):
+    # "rear" publishes nothing: every sweep waits sync.timeout_ms for it; the last one has no later message to
+    # poll the synchroniser, so only the re-armed release timer lets it out.
+    got, player = _run(ros_context, tiny_upfuse_dir, 2, lambda g: len(g["status"]) >= 2,
+                       params=[Parameter("cameras", value=["front", "rear"])])
+    assert [stamp_to_ns(m.header.stamp) for m in got["status"]] == [f.sensor.stamp_ns for f in player.source]
+    assert all(list(s.cameras_used) == ["front"] and "rear" in s.reason for s in got["status"])
