@@ -37,6 +37,13 @@ def centres(keys: np.ndarray, voxel_size: float) -> np.ndarray:
     return (unpack(keys).astype(np.float64) + 0.5) * voxel_size
 
 
+def centre_columns(keys: np.ndarray, voxel_size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y, z of the voxel centres [m] as three (N,) float64 arrays (``centres`` without the (N, 3) copies)."""
+    k = np.asarray(keys, dtype=np.int64)
+    return tuple(((((k >> shift) & _MASK) - _OFFSET).astype(np.float64) + 0.5) * voxel_size
+                 for shift in (2 * _BITS, _BITS, 0))
+
+
 def coarsen(keys: np.ndarray, factor: int) -> np.ndarray:
     """Keys of the cells ``factor`` times larger that contain the given voxels (unique, sorted)."""
     return np.unique(pack(np.floor_divide(unpack(keys), factor)))

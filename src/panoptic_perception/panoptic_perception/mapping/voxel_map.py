@@ -30,7 +30,21 @@ from .storage import load_npz, save_npz
 _COLUMNS = ("keys", "counts", "logodds", "instance")
 _AZ_BIN = np.radians(0.5)
 _EL_BIN = np.radians(0.25)
+_N_EL = int(np.pi / _EL_BIN) + 1
+_N_PIX = (int(2 * np.pi / _AZ_BIN) + 1) * _N_EL
 _COUNT_CAP = 60000  # halve a histogram row before uint16 overflows
+
+
+def _norms(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Lengths of (x, y, z) rows, column by column (as ``np.linalg.norm(axis=1)`` sums, without its copies)."""
+    return np.sqrt(x * x + y * y + z * z)
+
+
+def _range_pixels(x: np.ndarray, y: np.ndarray, z: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Range-image pixel (azimuth bin * _N_EL + elevation bin) of directions (x, y, z) of length r."""
+    az = np.floor((np.arctan2(y, x) + np.pi) / _AZ_BIN).astype(np.int64)
+    el = np.floor((np.arcsin(np.clip(z / r, -1, 1)) + np.pi / 2) / _EL_BIN).astype(np.int64)
+    return az * _N_EL + el
 
 
 def empty_columns(num_classes: int) -> dict[str, np.ndarray]:
@@ -49,6 +63,7 @@ class VoxelMap:
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         self.spilled: set[int] = set()  # block ids on disk, not in memory
         self._last_block: tuple[int, int] | None = None
+        self._range_image = np.full(_N_PIX, np.inf)  # free-space carving's scratch: nearest return per pixel
 
     def __len__(self) -> int:
         return int(self.cols["keys"].shape[0])
@@ -111,32 +126,28 @@ class VoxelMap:
         if points.shape[0] == 0:
             return
         d = points - origin
-        r = np.linalg.norm(d, axis=1)
+        r = _norms(d[:, 0], d[:, 1], d[:, 2])
         ok = r > 1e-3
         d, r = d[ok], r[ok]
-        az = np.floor((np.arctan2(d[:, 1], d[:, 0]) + np.pi) / _AZ_BIN).astype(np.int64)
-        el = np.floor((np.arcsin(np.clip(d[:, 2] / r, -1, 1)) + np.pi / 2) / _EL_BIN).astype(np.int64)
-        n_el = int(np.pi / _EL_BIN) + 1
-        pix = az * n_el + el
-        order = np.lexsort((r, pix))
-        pix_s, first = np.unique(pix[order], return_index=True)
-        rng = r[order][first]  # nearest return per pixel
-        # Map voxels within reach
-        c = K.centres(self.cols["keys"], cfg.voxel_size)
-        dv = c - origin
-        rv = np.linalg.norm(dv, axis=1)
-        near = np.flatnonzero((rv > 1e-3) & (rv < r.max()))
-        if near.size == 0:
-            return
-        dv, rv = dv[near], rv[near]
-        azv = np.floor((np.arctan2(dv[:, 1], dv[:, 0]) + np.pi) / _AZ_BIN).astype(np.int64)
-        elv = np.floor((np.arcsin(np.clip(dv[:, 2] / rv, -1, 1)) + np.pi / 2) / _EL_BIN).astype(np.int64)
-        pv = azv * n_el + elv
-        j = np.searchsorted(pix_s, pv)
-        hit = j < pix_s.shape[0]
-        hit[hit] = pix_s[j[hit]] == pv[hit]
-        seen_through = np.zeros(near.shape[0], bool)
-        seen_through[hit] = rv[hit] < rng[j[hit]] * (1.0 - cfg.carve_margin) - 2 * cfg.voxel_size
+        pix = _range_pixels(d[:, 0], d[:, 1], d[:, 2], r)
+        # Nearest return per pixel, in a dense range image kept between sweeps (only its touched pixels are reset)
+        nearest = self._range_image
+        np.minimum.at(nearest, pix, r)
+        try:
+            # Map voxels within reach
+            x, y, z = K.centre_columns(self.cols["keys"], cfg.voxel_size)
+            dx, dy, dz = x - origin[0], y - origin[1], z - origin[2]
+            rv = _norms(dx, dy, dz)
+            near = np.flatnonzero((rv > 1e-3) & (rv < r.max()))
+            if near.size == 0:
+                return
+            rv = rv[near]
+            measured = nearest[_range_pixels(dx[near], dy[near], dz[near], rv)]
+            seen_through = np.isfinite(measured)
+            seen_through[seen_through] = rv[seen_through] < (measured[seen_through] * (1.0 - cfg.carve_margin)
+                                                             - 2 * cfg.voxel_size)
+        finally:
+            nearest[pix] = np.inf
         idx = near[seen_through]
         if idx.size == 0:
             return

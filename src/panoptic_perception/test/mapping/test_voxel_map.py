@@ -84,6 +84,50 @@ def _drive(m: PanopticMap, scene, xs) -> None:
         m.integrate(scene.make_cloud(road, cls, np.zeros(len(road)), T, stamp_ns=k), T)
 
 
+def _carved_reference(keys, points, origin, cfg):
+    """Rows of ``keys`` a sweep sees through, straight from the definition: per 0.5 x 0.25 deg pixel the
+    nearest return; a voxel centre in a pixel with a return, clearly nearer than it, is seen through."""
+    def pixel(v):
+        r = np.linalg.norm(v, axis=1)
+        az = np.floor((np.arctan2(v[:, 1], v[:, 0]) + np.pi) / np.radians(0.5)).astype(np.int64)
+        el = np.floor((np.arcsin(np.clip(v[:, 2] / r, -1, 1)) + np.pi / 2) / np.radians(0.25)).astype(np.int64)
+        return list(zip(az.tolist(), el.tolist(), strict=True)), r
+
+    pixels, r = pixel(points - origin)
+    nearest: dict = {}
+    for px, rr in zip(pixels, r.tolist(), strict=True):
+        nearest[px] = min(rr, nearest.get(px, np.inf))
+    centres = K.centres(keys, cfg.voxel_size)
+    vpix, rv = pixel(centres - origin)
+    return {i for i, (px, rr) in enumerate(zip(vpix, rv.tolist(), strict=True))
+            if 1e-3 < rr < r.max() and px in nearest and rr < nearest[px] * (1 - cfg.carve_margin) - 2 * cfg.voxel_size}
+
+
+def test_carving_misses_exactly_the_voxels_the_definition_says_were_seen_through(tmp_path):
+    rng = np.random.default_rng(3)
+    cfg = MapConfig(spill_dir=str(tmp_path))
+    vm = VoxelMap(cfg)
+    cells = rng.uniform([-30, -30, -2], [30, 30, 4], (3000, 3))
+    vm.integrate(cells, rng.integers(0, 20, 3000), np.zeros(3000, np.uint32), np.zeros(3))
+    before = vm.cols["logodds"].copy()
+    origin = np.array([1.0, -2.0, 1.5])
+    # A sweep of walls around the sensor: most cells in front of them were seen through
+    directions = rng.normal(size=(20000, 3)) * [1, 1, 0.2]
+    sweep = origin + directions / np.linalg.norm(directions, axis=1, keepdims=True) * rng.uniform(20, 45, (20000, 1))
+    expected = _carved_reference(vm.cols["keys"], sweep, origin, cfg)
+    assert 100 < len(expected) < 2900  # the test sees both outcomes
+    vm._carve(sweep, origin)
+    missed = np.flatnonzero(vm.cols["logodds"] < before)
+    assert set(missed.tolist()) == expected
+    np.testing.assert_allclose(vm.cols["logodds"][missed], before[missed] + cfg.logodds_miss, rtol=1e-6)
+    assert np.isinf(vm._range_image).all()  # the scratch range image is clean for the next sweep
+
+
+def test_centre_columns_are_the_centres():
+    keys = K.pack(np.array([[-5, 0, 3], [1000, -1000, -1], [0, 0, 0]]))
+    np.testing.assert_array_equal(np.column_stack(K.centre_columns(keys, 0.2)), K.centres(keys, 0.2))
+
+
 def test_far_blocks_are_evicted_to_disk_and_reloaded_to_the_same_map(scene, tmp_path):
     xs = list(np.arange(0.0, 60.0, 2.0)) + list(np.arange(60.0, -1.0, -2.0))
     small = PanopticMap(MapConfig(block_size=4.0, window_radius=12.0, spill_dir=str(tmp_path / "spill"), carve=False))
