@@ -43,6 +43,7 @@ import yaml
 
 RATE_MAX = "max"
 LAYOUTS = ("processes", "composed")
+STACK_IN_BENCH = "stack and probe (the bench process)"  # the composed layout's CPU clock
 NODE_MODULES = {"perception": ("panoptic_perception.nodes.perception_node", "perception.yaml"),
                 "mapping": ("panoptic_perception.nodes.mapping_node", "mapping.yaml")}
 NODE_PREFIX = {"mapping": ["nice", "-n", "10"]}  # as vehicle.launch.py starts it: perception is served first
@@ -81,7 +82,7 @@ def cdr_stamp_ns(data: bytes) -> int:
 class LatencyProbe:
     """Subscriptions (on a node of the stack's process) that time inputs and outputs on arrival."""
 
-    def __init__(self, node: Any, cameras: list[str], cpu_clock: Callable[[], float] = time.process_time) -> None:
+    def __init__(self, node: Any, cameras: list[str], cpu_clock: Callable[[], dict[str, float]]) -> None:
         from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
         from panoptic_msgs.msg import PipelineStatus
@@ -90,10 +91,10 @@ class LatencyProbe:
         self.frames: dict[int, FrameRecord] = {}
         self.last_status: Any = None
         self.last_arrival = time.monotonic()
-        # (monotonic, stack CPU) [s] at the first sweep's arrival and at the newest status: the measuring window.
+        # (monotonic, CPU per process) [s] at the first sweep's arrival and at the newest status: the measuring window.
         self.cpu_clock = cpu_clock
-        self.window_start: tuple[float, float] | None = None
-        self.window_end: tuple[float, float] | None = None
+        self.window_start: tuple[float, dict[str, float]] | None = None
+        self.window_end: tuple[float, dict[str, float]] | None = None
         self._lock = threading.Lock()
         # Raw: only the stamp is read, the stack's process does not pay for a second deserialisation.
         node.create_subscription(PointCloud2, "lidar/points", self._on_input, qos_from_name("reliable"), raw=True)
@@ -240,6 +241,19 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
 
 
+class ProcessClocks:
+    """CPU seconds of named processes, read together (``watch`` adds one; ``None`` as pid: this process)."""
+
+    def __init__(self) -> None:
+        self.pids: dict[str, int | None] = {}
+
+    def watch(self, name: str, pid: int | None) -> None:
+        self.pids[name] = pid
+
+    def __call__(self) -> dict[str, float]:
+        return {name: time.process_time() if pid is None else process_cpu_seconds(pid) for name, pid in self.pids.items()}
+
+
 def process_peak_rss_mb(pid: int) -> float:
     """Peak resident set (VmHWM) of a live process [MB]; 0 where /proc does not say."""
     try:
@@ -283,9 +297,6 @@ class NodeProcesses:
             if process.poll() is not None:
                 tail = self.logs[node].read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"the {node} node exited with code {process.returncode}:\n{tail}")
-
-    def cpu_seconds(self) -> float:
-        return sum(process_cpu_seconds(p.pid) for p in self.processes.values())
 
     def peak_rss_mb(self) -> float:
         return sum(process_peak_rss_mb(p.pid) for p in self.processes.values())
@@ -342,7 +353,10 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
         with rclpy.init():
             nodes = stack_nodes(None, overrides) if processes is None else []
             probe_node = Node("bench_probe")
-            probe = LatencyProbe(probe_node, cameras, processes.cpu_seconds if processes else time.process_time)
+            clocks = ProcessClocks()
+            for node, process in (processes.processes.items() if processes else [(STACK_IN_BENCH, None)]):
+                clocks.watch(node, None if process is None else process.pid)
+            probe = LatencyProbe(probe_node, cameras, clocks)
             executor = MultiThreadedExecutor(num_threads=3)
             for node in (*nodes, probe_node):
                 executor.add_node(node)
@@ -373,6 +387,7 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
             load_before = os.getloadavg()
             busy_before, wall_before = _machine_busy(), time.monotonic()
             player = subprocess.Popen(command)
+            clocks.watch("player", player.pid)
             try:
                 with tqdm(total=in_bag, desc=f"replay at {rate}", unit="sweep") as progress:
                     deadline = time.monotonic() + timeout_s
@@ -412,16 +427,19 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
     report = summarise(frames, played, dropped, warmup)
     report["frames"]["in_bag"] = in_bag
     answered = report["frames"]["processed"]
-    span_s = cpu_s = 0.0
+    span_s, cpu_s = 0.0, {}
     if window[0] is not None and window[1] is not None:
-        span_s, cpu_s = window[1][0] - window[0][0], window[1][1] - window[0][1]
+        span_s = window[1][0] - window[0][0]
+        cpu_s = {name: window[1][1][name] - window[0][1].get(name, 0.0) for name in window[1][1]}
+    cores = {name: s / span_s if span_s > 0 else 0.0 for name, s in cpu_s.items()}
     machine = None
     if busy_before and busy_after and busy_after[1] > busy_before[1]:
         machine = (busy_after[0] - busy_before[0]) / (busy_after[1] - busy_before[1]) * (os.cpu_count() or 1)
     report["run"] = {
         "bag": str(bag), "rate": rate, "layout": layout, "wall_s": wall_s, "measured_s": span_s,
         "throughput_fps": answered / span_s if span_s > 0 else 0.0,
-        "stack_cpu_cores": cpu_s / span_s if span_s > 0 else 0.0,
+        "stack_cpu_cores": sum(v for name, v in cores.items() if name != "player"),
+        "cpu_cores_by_process": cores,
         "stack_peak_rss_mb": peak_rss,
         "player_cpu_s": player_usage.ru_utime + player_usage.ru_stime,
         "machine_busy_cores": machine, "load_average_before": list(load_before), "load_average_after": list(load_after),
@@ -461,6 +479,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"| throughput [sweeps/s] | {run['throughput_fps']:.2f} |",
         f"| stack layout | {run['layout']} |",
         f"| stack CPU in that window (its processes) [cores] | {run['stack_cpu_cores']:.2f} |",
+        f"| CPU per process in that window [cores] | "
+        f"{', '.join(f'{k} {v:.2f}' for k, v in run.get('cpu_cores_by_process', {}).items()) or '-'} |",
         f"| stack peak RSS (sum over its processes) [MB] | {run['stack_peak_rss_mb']:.0f} |",
         f"| player process CPU, preloading included [s] | {run['player_cpu_s']:.1f} |",
         f"| whole machine busy during the run [cores of {run['cpus']}] | {'-' if machine is None else f'{machine:.2f}'} |",

@@ -94,6 +94,10 @@ def test_a_tiny_drive_replayed_through_the_stack_is_fully_accounted_for(tmp_path
         assert latency[bench_replay.END_TO_END_STAGE][p] > latency["fusion"][p]
     assert run["throughput_fps"] > 0 and run["stack_peak_rss_mb"] > 0 and run["stack_cpu_cores"] > 0
     assert run["player_exit_code"] == 0 and run["layout"] == layout
+    stack = ["perception", "mapping"] if layout == "processes" else [bench_replay.STACK_IN_BENCH]
+    assert sorted(run["cpu_cores_by_process"]) == sorted([*stack, "player"])
+    assert run["cpu_cores_by_process"]["player"] > 0
+    assert run["stack_cpu_cores"] == pytest.approx(sum(run["cpu_cores_by_process"][name] for name in stack))
     if layout == "processes":  # each node ran in its own process and left its log
         assert (out / "logs" / "perception.log").is_file() and (out / "logs" / "mapping.log").is_file()
     text = capsys.readouterr().out
