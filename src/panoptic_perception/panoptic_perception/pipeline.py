@@ -207,9 +207,8 @@ def thing_detections(cloud: PanopticCloud, is_thing: np.ndarray, min_points: int
 
     ``association`` (K, D): row k is the association vector of instance id k + 1 (``FusionStage.run``).
     """
-    thing = (cloud.instance_id > 0) & is_thing[cloud.class_id]
-    return segment_detections(cloud.points, np.where(thing, cloud.instance_id, 0), cloud.class_id, cloud.score, association,
-                              min_points)
+    return segment_detections(cloud.points, cloud.instance_id, cloud.class_id, cloud.score, association, min_points,
+                              keep_class=is_thing)
 
 
 class PerceptionPipeline:

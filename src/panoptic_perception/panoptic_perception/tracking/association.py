@@ -18,8 +18,12 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+from .batches import DetectionBatch, TrackBatch
 from .errors import TrackerConfigError, TrackingInputError
 from .types import Detection, Track
+
+Tracks = TrackBatch | Sequence[Track]
+Detections = DetectionBatch | Sequence[Detection]
 
 
 @dataclass
@@ -33,12 +37,12 @@ class AssociationResult:
 
 
 class Association(Protocol):
-    """A cost between live tracks and this frame's detections (both in the tracking frame)."""
+    """A cost between live tracks and this frame's detections (both in the tracking frame; objects or batches)."""
 
     uses_points: bool
     uses_embeddings: bool
 
-    def associate(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> AssociationResult: ...
+    def associate(self, tracks: Tracks, detections: Detections) -> AssociationResult: ...
 
 
 def confident(detections: Sequence[Detection], u_s: float) -> list[int]:
@@ -69,18 +73,14 @@ def hungarian(cost: np.ndarray, max_cost: float) -> AssociationResult:
                              cost[matches[:, 0], matches[:, 1]])
 
 
-def class_mask(tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
+def class_mask(tracks: Tracks, detections: Detections) -> np.ndarray:
     """(T, D) True where track and detection have the same class."""
-    tc = np.fromiter((t.class_id for t in tracks), np.int64, len(tracks))
-    dc = np.fromiter((d.class_id for d in detections), np.int64, len(detections))
-    return tc[:, None] == dc[None, :]
+    return TrackBatch.of(tracks).class_id[:, None] == DetectionBatch.of(detections).class_id[None, :]
 
 
-def centroid_distances(tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
+def centroid_distances(tracks: Tracks, detections: Detections) -> np.ndarray:
     """(T, D) Euclidean distance [m] between predicted track centroids and detection centroids."""
-    tp = np.stack([t.mean[:3] for t in tracks])
-    dp = np.stack([d.centroid for d in detections])
-    return cdist(tp, dp)
+    return cdist(TrackBatch.of(tracks).mean[:, :3], DetectionBatch.of(detections).centroid)
 
 
 class CostAssociation:
@@ -90,12 +90,13 @@ class CostAssociation:
     uses_embeddings = False  # needs Detection.embedding (a network with the MOPT tracking head)
     max_cost: float
 
-    def cost_matrix(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
+    def cost_matrix(self, tracks: Tracks, detections: Detections) -> np.ndarray:
         raise NotImplementedError
 
-    def associate(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> AssociationResult:
-        if not tracks or not detections:
+    def associate(self, tracks: Tracks, detections: Detections) -> AssociationResult:
+        if not len(tracks) or not len(detections):
             return hungarian(np.zeros((len(tracks), len(detections))), self.max_cost)
+        tracks, detections = TrackBatch.of(tracks), DetectionBatch.of(detections)
         cost = np.where(class_mask(tracks, detections), self.cost_matrix(tracks, detections), np.inf)
         return hungarian(cost, self.max_cost)
 
@@ -117,33 +118,33 @@ class EmbeddingAssociation(CostAssociation):
     def from_config(cls, cfg: object) -> EmbeddingAssociation:
         return cls(cfg.embedding_threshold, cfg.gate_m, cfg.gate_growth_m)  # type: ignore[attr-defined]
 
-    def motion_gate(self, tracks: Sequence[Track]) -> np.ndarray:
+    def motion_gate(self, tracks: Tracks) -> np.ndarray:
         """(T,) gate radius [m]; grows with the frames since each track was last seen."""
         return growing_gate(tracks, self.gate_m, self.gate_growth_m)
 
-    def cost_matrix(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
+    def cost_matrix(self, tracks: Tracks, detections: Detections) -> np.ndarray:
         cost = embedding_distances(tracks, detections, "embedding association")
         within = centroid_distances(tracks, detections) <= self.motion_gate(tracks)[:, None]
         return np.where(within, cost, np.inf)
 
 
-def growing_gate(tracks: Sequence[Track], gate_m: float, gate_growth_m: float) -> np.ndarray:
+def growing_gate(tracks: Tracks, gate_m: float, gate_growth_m: float) -> np.ndarray:
     """(T,) gate radius [m]: ``gate_m + gate_growth_m * (k - 1)``, k = frames since each track was last seen."""
-    since = np.fromiter((t.frames_since_seen for t in tracks), np.float64, len(tracks))
-    return gate_m + gate_growth_m * (since - 1.0)
+    return gate_m + gate_growth_m * (TrackBatch.of(tracks).frames_since_seen.astype(np.float64) - 1.0)
 
 
-def embedding_distances(tracks: Sequence[Track], detections: Sequence[Detection], who: str) -> np.ndarray:
+def embedding_distances(tracks: Tracks, detections: Detections, who: str) -> np.ndarray:
     """(T, D) Euclidean distance between track and detection association vectors; inf for a track without one."""
-    for i, d in enumerate(detections):
-        if d.embedding is None:
-            raise TrackingInputError(f"{who}: detection {i} has no embedding")
-    det_emb = np.stack([d.embedding for d in detections])  # type: ignore[misc]
+    tracks, detections = TrackBatch.of(tracks), DetectionBatch.of(detections)
+    missing = np.flatnonzero(~detections.has_embedding)
+    if missing.size:
+        raise TrackingInputError(f"{who}: detection {missing[0]} has no embedding")
     cost = np.full((len(tracks), len(detections)), np.inf)
-    with_emb = [i for i, t in enumerate(tracks) if t.embedding is not None]
-    if with_emb:
-        track_emb = np.stack([tracks[i].embedding for i in with_emb])  # type: ignore[misc]
-        if track_emb.shape[1] != det_emb.shape[1]:
-            raise TrackingInputError(f"{who}: detections have dimension {det_emb.shape[1]}, tracks {track_emb.shape[1]}")
-        cost[with_emb] = cdist(track_emb, det_emb)
+    if tracks.embedding is not None and len(detections):
+        det_emb = detections.embedding
+        if tracks.embedding.shape[1] != det_emb.shape[1]:  # type: ignore[union-attr]
+            raise TrackingInputError(f"{who}: detections have dimension {det_emb.shape[1]}, "  # type: ignore[union-attr]
+                                     f"tracks {tracks.embedding.shape[1]}")
+        with_emb = tracks.has_embedding
+        cost[with_emb] = cdist(tracks.embedding if with_emb.all() else tracks.embedding[with_emb], det_emb)
     return cost

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .association import CostAssociation, centroid_distances
+from .association import CostAssociation, Detections, Tracks, centroid_distances
+from .batches import DetectionBatch, TrackBatch
 from .errors import TrackerConfigError, TrackingInputError
 from .kalman import ConstantVelocityKalman, chi2_gate
-from .types import Detection, Track
 
 _METRICS = ("euclidean", "mahalanobis")
 
@@ -39,12 +39,11 @@ class CentroidKalmanAssociation(CostAssociation):
         return cls(cfg.centroid_metric, cfg.centroid_max_distance_m, cfg.gate_probability,  # type: ignore[attr-defined]
                    cfg.measurement_noise)  # type: ignore[attr-defined]
 
-    def cost_matrix(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
+    def cost_matrix(self, tracks: Tracks, detections: Detections) -> np.ndarray:
+        tracks, detections = TrackBatch.of(tracks), DetectionBatch.of(detections)
         if self.metric == "euclidean":
             return centroid_distances(tracks, detections)
-        mean = np.stack([t.mean for t in tracks])
-        cov = np.stack([t.covariance for t in tracks])
-        return self.kalman.gating_distance(mean, cov, np.stack([d.centroid for d in detections]))
+        return self.kalman.gating_distance(tracks.mean, tracks.covariance, detections.centroid)
 
 
 def voxel_keys(points: np.ndarray, voxel_m: float) -> np.ndarray:
@@ -98,9 +97,10 @@ class PointIoUAssociation(CostAssociation):
         union = t_size[:, None] + d_size[None, :] - inter
         return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
 
-    def cost_matrix(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
-        for i, d in enumerate(detections):
-            if d.points is None or len(d.points) == 0:
+    def cost_matrix(self, tracks: Tracks, detections: Detections) -> np.ndarray:
+        tracks, detections = TrackBatch.of(tracks), DetectionBatch.of(detections)
+        for i, points in enumerate(detections.points):
+            if points is None or len(points) == 0:
                 raise TrackingInputError(f"point-IoU association: detection {i} has no points")
-        iou = self.iou_matrix([t.last_points for t in tracks], [d.points for d in detections])  # type: ignore[misc]
+        iou = self.iou_matrix(tracks.last_points, detections.points)  # type: ignore[arg-type]
         return 1.0 - iou

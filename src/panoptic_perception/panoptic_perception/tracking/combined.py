@@ -20,14 +20,12 @@ admits (the ``embedding`` association with a Kalman gate). Its default was chose
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from .association import CostAssociation, centroid_distances, embedding_distances, growing_gate
+from .association import CostAssociation, Detections, Tracks, centroid_distances, embedding_distances, growing_gate
+from .batches import DetectionBatch, TrackBatch
 from .errors import TrackerConfigError
 from .kalman import ConstantVelocityKalman, chi2_gate
-from .types import Detection, Track
 
 MOTION_METRICS = ("euclidean", "mahalanobis")
 
@@ -60,15 +58,15 @@ class EmbeddingMotionAssociation(CostAssociation):
         return cls(cfg.embedding_weight, cfg.motion_metric, cfg.embedding_threshold,  # type: ignore[attr-defined]
                    cfg.gate_probability, cfg.motion_gate_m, cfg.gate_growth_m, cfg.measurement_noise)  # type: ignore[attr-defined]
 
-    def motion_cost(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
+    def motion_cost(self, tracks: Tracks, detections: Detections) -> np.ndarray:
         """(T, D) motion cost over its gate: <= 1 inside the gate."""
+        tracks, detections = TrackBatch.of(tracks), DetectionBatch.of(detections)
         if self.metric == "euclidean":
             return centroid_distances(tracks, detections) / growing_gate(tracks, self.gate_m, self.gate_growth_m)[:, None]
-        mean = np.stack([t.mean for t in tracks])
-        cov = np.stack([t.covariance for t in tracks])
-        return self.kalman.gating_distance(mean, cov, np.stack([d.centroid for d in detections])) / self.chi2
+        return self.kalman.gating_distance(tracks.mean, tracks.covariance, detections.centroid) / self.chi2
 
-    def cost_matrix(self, tracks: Sequence[Track], detections: Sequence[Detection]) -> np.ndarray:
+    def cost_matrix(self, tracks: Tracks, detections: Detections) -> np.ndarray:
+        tracks, detections = TrackBatch.of(tracks), DetectionBatch.of(detections)
         motion = self.motion_cost(tracks, detections)
         if self.weight == 0.0:  # the motion cue alone: vectors are neither needed nor gated
             return np.where(motion <= 1.0, motion, np.inf)

@@ -11,22 +11,22 @@ the sensor frame; outputs are in the sensor frame of the current sweep.
 
 from __future__ import annotations
 
-import copy
-import math
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .association import Association, confident
+from .batches import DetectionBatch
 from .config import TrackerConfig
 from .errors import TrackerConfigError, TrackingInputError
 from .kalman import ConstantVelocityKalman
 from .registry import ASSOCIATIONS
+from .track_table import TrackTable
 from .types import Detection, Track, TrackState
 
 _MAX_TRACK_ID = np.iinfo(np.uint32).max
+_STATES = tuple(TrackState)
 
 
 @dataclass
@@ -51,8 +51,8 @@ class TrackOutput:
     detection_index: int  # index into this frame's detections, -1 when not observed
 
 
-def _wrap(angle: float) -> float:
-    return float((angle + np.pi) % (2 * np.pi) - np.pi)
+def _wrap(angle: np.ndarray) -> np.ndarray:
+    return (angle + np.pi) % (2 * np.pi) - np.pi
 
 
 def _yaw_of(T: np.ndarray) -> float:
@@ -60,7 +60,11 @@ def _yaw_of(T: np.ndarray) -> float:
 
 
 class PanopticTracker:
-    """Associates each sweep's detections to tracks and runs the track life cycle."""
+    """Associates each sweep's detections to tracks and runs the track life cycle.
+
+    The tracks' state is a ``TrackTable`` (arrays over tracks) and the detections reach the association as one
+    ``DetectionBatch``: a sweep costs a fixed number of numpy calls, not a few per object.
+    """
 
     def __init__(self, association: Association, *, u_s: float = 0.5, n_t: int = 10, embedding_window: int = 3,
                  min_hits: int = 3, max_lost: int = 10, new_track_score: float = 0.6,
@@ -74,7 +78,7 @@ class PanopticTracker:
         self.min_hits, self.max_lost, self.new_track_score = min_hits, max_lost, new_track_score
         self.kalman = kalman or ConstantVelocityKalman()
         self.moving_speed_mps, self.moving_window = moving_speed_mps, moving_window
-        self.tracks: list[Track] = []
+        self.table = TrackTable(embedding_window, moving_window)
         self._next_id = 1
         self._last_stamp_ns: int | None = None
         self._world: bool | None = None
@@ -89,9 +93,14 @@ class PanopticTracker:
                    kalman=ConstantVelocityKalman(cfg.process_noise, cfg.measurement_noise),
                    moving_speed_mps=cfg.moving_speed_mps, moving_window=cfg.moving_window)
 
+    @property
+    def tracks(self) -> list[Track]:
+        """The live tracks as ``Track`` objects (copies: the tracker keeps its state in a ``TrackTable``)."""
+        return self.table.tracks()
+
     def reset(self) -> None:
         """Drop all tracks and the time base; IDs keep counting so none is ever reused."""
-        self.tracks = []
+        self.table = TrackTable(self.embedding_window, self.moving_window)
         self._last_stamp_ns = None
         self._world = None
 
@@ -101,60 +110,57 @@ class PanopticTracker:
         T = self._check_frame(stamp_ns, T_world_lidar)
         dt = 0.0 if self._last_stamp_ns is None else (stamp_ns - self._last_stamp_ns) * 1e-9
         self._last_stamp_ns = stamp_ns
-        for t in self.tracks:
-            t.age += 1
+        table = self.table
+        table.age += 1
 
         # Confident detections, moved into the tracking frame
-        keep = confident(detections, self.u_s)
-        dets = self._to_tracking_frame([detections[i] for i in keep], T)
+        keep = np.array(confident(detections, self.u_s), dtype=np.int64)
+        dets = self._to_tracking_frame([detections[i] for i in keep.tolist()], T)
 
         # Predict
-        if self.tracks and dt > 0:
-            mean, cov = self.kalman.predict(np.stack([t.mean for t in self.tracks]),
-                                            np.stack([t.covariance for t in self.tracks]), dt)
-            for t, m, c in zip(self.tracks, mean, cov, strict=True):
-                t.mean, t.covariance = m, c
+        if len(table) and dt > 0:
+            table.mean, table.covariance = self.kalman.predict(table.mean, table.covariance, dt)
 
-        # Associate with tracks seen in the last n_t frames
-        candidates = [t for t in self.tracks if t.frames_since_seen <= self.n_t]
-        result = self.association.associate(candidates, dets)
+        # Associate with tracks seen in the last n_t frames (all live tracks while max_lost <= n_t)
+        candidates = np.flatnonzero(table.misses + 1 <= self.n_t)
+        everyone = len(candidates) == len(table)
+        result = self.association.associate(table.batch(None if everyone else candidates), dets)
 
         # Update matched tracks
-        observed: dict[int, int] = {}  # track_id -> detection index (input numbering)
-        if len(result.matches):
-            matched = [candidates[i] for i in result.matches[:, 0]]
-            z = np.stack([dets[j].centroid for j in result.matches[:, 1]])
-            mean, cov = self.kalman.update(np.stack([t.mean for t in matched]),
-                                           np.stack([t.covariance for t in matched]), z)
-            for t, j, m, c in zip(matched, result.matches[:, 1], mean, cov, strict=True):
-                t.mean, t.covariance = m, c
-                self._observe(t, dets[j], stamp_ns)
-                t.hits += 1
-                t.misses = 0
-                if t.state == TrackState.LOST or t.hits >= self.min_hits:
-                    t.state = TrackState.CONFIRMED
-                observed[t.track_id] = keep[j]
+        observed = np.full(len(table), -1, np.int64)  # per row: the confident detection (dets row) it saw, or -1
+        rows, cols = candidates[result.matches[:, 0]], result.matches[:, 1]
+        if rows.size:
+            table.mean[rows], table.covariance[rows] = self.kalman.update(table.mean[rows], table.covariance[rows],
+                                                                          dets.centroid[cols])
+            table.observe(rows, dets, cols, stamp_ns)
+            table.hits[rows] += 1
+            table.misses[rows] = 0
+            confirm = (table.state[rows] == TrackState.LOST) | (table.hits[rows] >= self.min_hits)
+            table.state[rows[confirm]] = TrackState.CONFIRMED
+            observed[rows] = cols
 
         # Miss unmatched tracks
-        matched_ids = set(observed)
-        for t in self.tracks:
-            if t.track_id in matched_ids:
-                continue
-            t.misses += 1
-            if t.state == TrackState.TENTATIVE or t.misses >= self.max_lost:
-                t.state = TrackState.REMOVED
-            else:
-                t.state = TrackState.LOST
+        missed = np.flatnonzero(observed < 0)
+        table.misses[missed] += 1
+        gone = (table.state[missed] == TrackState.TENTATIVE) | (table.misses[missed] >= self.max_lost)
+        table.state[missed] = np.where(gone, TrackState.REMOVED, TrackState.LOST)
 
         # Start tracks from confident unmatched detections
-        for j in result.unmatched_detections:
-            if dets[j].score >= self.new_track_score:
-                t = self._new_track(dets[j], stamp_ns)
-                self.tracks.append(t)
-                observed[t.track_id] = keep[j]
+        born = result.unmatched_detections[dets.score[result.unmatched_detections] >= self.new_track_score]
+        if born.size:
+            if self._next_id + born.size - 1 > _MAX_TRACK_ID:
+                raise TrackingInputError("tracker: uint32 track IDs exhausted")
+            state = TrackState.CONFIRMED if self.min_hits <= 1 else TrackState.TENTATIVE
+            new_rows = table.start(np.arange(self._next_id, self._next_id + born.size), state,
+                                   *self.kalman.initiate(dets.centroid[born]))
+            self._next_id += int(born.size)
+            table.observe(new_rows, dets, born, stamp_ns)
+            observed = np.concatenate([observed, born])
 
-        outputs = self._outputs(T, observed, detections)
-        self.tracks = [t for t in self.tracks if t.state != TrackState.REMOVED]
+        outputs = self._outputs(T, observed, dets.num_points, keep)
+        alive = np.flatnonzero(table.state != TrackState.REMOVED)
+        if alive.size < len(table):
+            table.keep(alive)
         return outputs
 
     def _check_frame(self, stamp_ns: int, T_world_lidar: np.ndarray | None) -> np.ndarray:
@@ -172,66 +178,42 @@ class PanopticTracker:
             raise TrackingInputError(f"tracker: T_world_lidar must be a finite 4x4 transform, got shape {T.shape}")
         return T
 
-    def _to_tracking_frame(self, detections: list[Detection], T: np.ndarray) -> list[Detection]:
-        """Shallow copies with centroid, box and (if the association uses them) points in the tracking frame."""
-        if not detections:
-            return []
+    def _to_tracking_frame(self, detections: list[Detection], T: np.ndarray) -> DetectionBatch:
+        """The detections as one batch with centroid, box and (if the association uses them) points in the tracking
+        frame."""
+        batch = DetectionBatch.of(detections)
         R, p = T[:3, :3], T[:3, 3]
-        centroids = np.stack([d.centroid for d in detections]) @ R.T + p
-        box_centers = np.stack([d.box_center for d in detections]) @ R.T + p  # type: ignore[misc]
-        yaw = _yaw_of(T)
-        out = []
-        for d, c, b in zip(detections, centroids, box_centers, strict=True):
-            m = copy.copy(d)  # fields are already validated; skip __post_init__
-            m.centroid, m.box_center, m.box_yaw = c, b, _wrap(d.box_yaw + yaw)
-            m.points = d.points @ R.T + p if (self.association.uses_points and d.points is not None) else None
-            out.append(m)
-        return out
+        batch.centroid = batch.centroid @ R.T + p
+        batch.box_center = batch.box_center @ R.T + p
+        batch.box_yaw = _wrap(batch.box_yaw + _yaw_of(T))
+        batch.points = [d.points @ R.T + p if (self.association.uses_points and d.points is not None) else None
+                        for d in detections]
+        return batch
 
-    def _observe(self, t: Track, d: Detection, stamp_ns: int) -> None:
-        t.class_id, t.score = d.class_id, d.score
-        t.box_offset = d.box_center - d.centroid
-        t.box_size, t.box_yaw = d.box_size, d.box_yaw
-        t.add_embedding(d.embedding)
-        t.last_points = d.points
-        t.last_seen_ns = stamp_ns
-        t.positions.append((stamp_ns, t.mean[:3].copy()))
-        while len(t.positions) > self.moving_window:
-            t.positions.popleft()
-        if len(t.positions) >= 2:
-            (t0, p0), (t1, p1) = t.positions[0], t.positions[-1]
-            t.speed = math.dist(p0, p1) / ((t1 - t0) * 1e-9)
-
-    def _new_track(self, d: Detection, stamp_ns: int) -> Track:
-        if self._next_id > _MAX_TRACK_ID:
-            raise TrackingInputError("tracker: uint32 track IDs exhausted")
-        mean, cov = self.kalman.initiate(d.centroid)
-        state = TrackState.CONFIRMED if self.min_hits <= 1 else TrackState.TENTATIVE
-        t = Track(self._next_id, d.class_id, state, mean, cov, d.box_center - d.centroid, d.box_size, d.box_yaw,
-                  d.score, stamp_ns, embedding_window=self.embedding_window, positions=deque())
-        self._next_id += 1
-        self._observe(t, d, stamp_ns)
-        return t
-
-    def _outputs(self, T: np.ndarray, observed: Mapping[int, int], detections: Sequence[Detection]) -> list[TrackOutput]:
-        if not self.tracks:
+    def _outputs(self, T: np.ndarray, observed: np.ndarray, num_points: np.ndarray, keep: np.ndarray) -> list[TrackOutput]:
+        """One ``TrackOutput`` per table row. ``observed`` (T,): the confident detection each row saw, or -1;
+        ``num_points`` the point count of each confident detection; ``keep`` their input indices."""
+        table = self.table
+        if not len(table):
             return []
         R_inv = T[:3, :3].T
         t_inv = -R_inv @ T[:3, 3]
-        yaw = _yaw_of(T)
-        centroids = np.stack([t.mean[:3] for t in self.tracks]) @ R_inv.T + t_inv
-        offsets = np.stack([t.box_offset for t in self.tracks]) @ R_inv.T
-        velocities = np.stack([t.mean[3:] for t in self.tracks]) @ R_inv.T
-        out = []
-        for k, t in enumerate(self.tracks):
-            j = observed.get(t.track_id, -1)
-            idx = detections[j].point_indices if j >= 0 else None
-            speed = t.speed
-            out.append(TrackOutput(t.track_id, t.class_id, t.state, t.score, t.age, t.hits, centroids[k],
-                                   centroids[k] + offsets[k], t.box_size.copy(), _wrap(t.box_yaw - yaw), velocities[k],
-                                   t.mean[3:].copy(), speed, speed > self.moving_speed_mps,
-                                   0 if idx is None else int(idx.size), j))
-        return out
+        centroids = np.ascontiguousarray(table.mean[:, :3]) @ R_inv.T + t_inv
+        box_centers = centroids + table.box_offset @ R_inv.T
+        velocities = np.ascontiguousarray(table.mean[:, 3:]) @ R_inv.T
+        velocities_world = table.mean[:, 3:].copy()
+        box_sizes = table.box_size.copy()
+        box_yaws = _wrap(table.box_yaw - _yaw_of(T)).tolist()
+        seen = observed >= 0
+        index, points = np.full(len(table), -1, np.int64), np.zeros(len(table), np.int64)
+        index[seen], points[seen] = keep[observed[seen]], num_points[observed[seen]]
+        moving = (table.speed > self.moving_speed_mps).tolist()
+        columns = zip(table.track_id.tolist(), table.class_id.tolist(), table.state.tolist(), table.score.tolist(),
+                      table.age.tolist(), table.hits.tolist(), box_yaws, table.speed.tolist(), moving, points.tolist(),
+                      index.tolist(), strict=True)
+        return [TrackOutput(track_id, class_id, _STATES[state], score, age, hits, centroids[k], box_centers[k], box_sizes[k],
+                            yaw, velocities[k], velocities_world[k], speed, is_moving, n, index)
+                for k, (track_id, class_id, state, score, age, hits, yaw, speed, is_moving, n, index) in enumerate(columns)]
 
 
 def matches_of(outputs: Sequence[TrackOutput]) -> dict[int, int]:

@@ -77,6 +77,17 @@ class Detection:
             self.points = pts
 
     @classmethod
+    def trusted(cls, class_id: int, score: float, centroid: np.ndarray, box_center: np.ndarray, box_size: np.ndarray,
+                box_yaw: float, embedding: np.ndarray | None, point_indices: np.ndarray | None,
+                points: np.ndarray | None) -> Detection:
+        """A detection from fields its caller has already validated and converted (types as ``__post_init__`` makes
+        them: int, float, float64 arrays, int64 indices); skips the per-object checks (``segment_detections``)."""
+        d = object.__new__(cls)
+        d.__dict__.update(class_id=class_id, score=score, centroid=centroid, box_center=box_center, box_size=box_size,
+                          box_yaw=box_yaw, embedding=embedding, point_indices=point_indices, points=points)
+        return d
+
+    @classmethod
     def from_points(cls, xyz: np.ndarray, selection: np.ndarray, class_id: int, score: float,
                     embedding: np.ndarray | None = None, keep_points: bool = True) -> Detection:
         """A detection from the sweep's (N, 3) xyz and a boolean mask (N,) or index array of its points.

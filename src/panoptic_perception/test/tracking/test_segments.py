@@ -58,3 +58,29 @@ def test_segment_detections_validate_their_inputs() -> None:
     np.testing.assert_array_equal(kept.point_indices, [1, 2])
     with pytest.raises(TrackingInputError, match=r"scores in \[0, 1\]"):
         segment_detections(xyz, ids, np.ones(4, int), np.full(4, 2.0))
+
+
+def test_keep_class_drops_the_points_of_other_classes_as_if_they_had_no_segment() -> None:
+    rng = np.random.default_rng(1)
+    n = 2000
+    xyz = rng.normal(scale=10, size=(n, 4)).astype(np.float32)
+    segment_id = rng.integers(0, 9, n).astype(np.uint32)
+    class_id = rng.integers(0, 6, n).astype(np.uint16)
+    score = rng.uniform(0, 1, n).astype(np.float32)
+    thing = np.array([False, True, True, False, True, False])
+    got = segment_detections(xyz, segment_id, class_id, score, min_points=3, keep_class=thing)
+    expected = segment_detections(xyz, np.where(thing[class_id], segment_id, 0), class_id, score, min_points=3)
+    assert len(got) == len(expected) == 8
+    for g, e in zip(got, expected, strict=True):
+        assert g.class_id == e.class_id and thing[g.class_id] and g.score == e.score
+        np.testing.assert_array_equal(g.point_indices, e.point_indices)
+        np.testing.assert_array_equal(np.stack([g.centroid, g.box_center, g.box_size]), np.stack([e.centroid, e.box_center,
+                                                                                                   e.box_size]))
+    # The fields have the types Detection's own validation gives them.
+    reference = Detection.from_points(xyz, got[0].point_indices, got[0].class_id, got[0].score)
+    for name in ("class_id", "score", "box_yaw"):
+        assert type(getattr(got[0], name)) is type(getattr(reference, name))
+    for name in ("centroid", "box_center", "box_size", "point_indices", "points"):
+        assert getattr(got[0], name).dtype == getattr(reference, name).dtype
+    with pytest.raises(TrackingInputError, match="keep_class must be a bool table"):
+        segment_detections(xyz, segment_id, class_id, score, keep_class=thing[:4])
