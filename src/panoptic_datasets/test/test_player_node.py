@@ -42,7 +42,7 @@ def test_player_node_publishes_a_bag_with_sensor_stamps(tmp_path, tiny_frames, r
         context=ros_context,
         parameter_overrides=[
             Parameter("source", value=str(tmp_path / "bag")),
-            Parameter("rate", value=5.0),
+            Parameter("rate", value=1.0),
             Parameter("wait_for_subscribers", value=1),
         ],
     )
@@ -68,9 +68,10 @@ def test_player_node_publishes_a_bag_with_sensor_stamps(tmp_path, tiny_frames, r
     assert [lab.width for lab in labels] == [200, 207, 214]
     assert clocks == [f.sensor.stamp_ns for f in frames]
     # Between sweeps the player sleeps until the next one is due instead of polling every TICK_S.
-    spacing_ms = (frames[1].sensor.stamp_ns - frames[0].sensor.stamp_ns) / 1e6 / 5.0
+    spacing_ms = (frames[1].sensor.stamp_ns - frames[0].sensor.stamp_ns) / 1e6  # rate 1
     assert spacing_ms > 2 * TICK_S * 1e3
-    assert all(2 * TICK_S * 1e3 < period <= spacing_ms for period in timer_periods_ms[:2]), timer_periods_ms
+    assert all(period <= spacing_ms for period in timer_periods_ms[:2]), timer_periods_ms
+    assert max(timer_periods_ms[:2]) > 2 * TICK_S * 1e3, timer_periods_ms  # not the polling tick
 
 
 def test_player_node_publishes_a_synthetic_world_with_its_own_stamps(ros_context):

@@ -155,6 +155,7 @@ class PlayerNode(Node):
     def _on_pace(self, msg: PipelineStatus) -> None:
         if self._awaiting is not None and stamp_to_ns(msg.header.stamp) >= self._awaiting[0]:
             self._awaiting = None
+            self._tick()  # the next frame goes out now, not at the timer's next wake-up
 
     def _paused(self) -> bool:
         """Closed loop: still waiting for the last frame's status (and not yet given up on it)."""
@@ -181,7 +182,9 @@ class PlayerNode(Node):
             self._next = next(self._frames, None)
             if self._as_fast_as_possible:
                 break  # one frame per tick keeps the executor responsive
-        if self._next is not None and not self._as_fast_as_possible:
+        if self._next is not None and self._pace:
+            self._sleep_until_due(self._pace_timeout_s)  # the status wakes it earlier (_on_pace)
+        elif self._next is not None and not self._as_fast_as_possible:
             self._sleep_until_due(self._next[0] - (time.monotonic() - self._start))
         if self._next is None:
             self.get_logger().info(f"played {self.published} frames")
