@@ -20,7 +20,7 @@ from .export import make_records, write_instances, write_json, write_pcd, write_
 from .instances import InstanceRegistry, MapInstance, extract_segments
 from .merging import InstanceMerger
 from .storage import confine_path, load_npz, save_npz
-from .voxel_map import VoxelMap, voxel_labels
+from .voxel_map import VoxelMap, occupied_columns
 
 FORMAT_VERSION = 1
 
@@ -137,11 +137,10 @@ class PanopticMap:
 
     # ---- queries ---------------------------------------------------------------------------------
     def snapshot(self, include_spilled: bool = True) -> MapSnapshot:
-        cols = self.voxels.all_columns(self.registry.alias) if include_spilled else self.voxels.cols
-        occ = cols["logodds"] > 0
-        keys = cols["keys"][occ]
-        cls, inst = voxel_labels(cols["counts"][occ], cols["instance"][occ], self.is_thing)
-        return MapSnapshot(keys, K.centres(keys, self.config.voxel_size), cls, inst, cols["logodds"][occ])
+        occ = self.voxels.occupied(self.registry.alias) if include_spilled else occupied_columns(self.voxels.cols)
+        cls = occ["class_id"]
+        inst = np.where(self.is_thing[cls], occ["instance"], 0).astype(np.uint32)  # instances only on things
+        return MapSnapshot(occ["keys"], K.centres(occ["keys"], self.config.voxel_size), cls, inst, occ["logodds"])
 
     def instances(self) -> list[dict[str, Any]]:
         names = self.class_table.names

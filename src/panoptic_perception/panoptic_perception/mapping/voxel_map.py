@@ -62,6 +62,9 @@ class VoxelMap:
         self.spill_dir = Path(tempfile.mkdtemp(prefix="panoptic_map_spill_") if self._own_spill else config.spill_dir)
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         self.spilled: set[int] = set()  # block ids on disk, not in memory
+        # Occupied voxels of each spilled block (keys, class, raw instance, log-odds), kept so that a snapshot of
+        # the whole map, published every second, reads no files: a fraction of the block's columns.
+        self._spilled_occupied: dict[int, dict[str, np.ndarray]] = {}
         self._last_block: tuple[int, int] | None = None
         self._range_image = np.full(_N_PIX, np.inf)  # free-space carving's scratch: nearest return per pixel
 
@@ -77,7 +80,8 @@ class VoxelMap:
 
     @property
     def nbytes(self) -> int:
-        return sum(int(a.nbytes) for a in self.cols.values())
+        cached = sum(int(a.nbytes) for part in self._spilled_occupied.values() for a in part.values())
+        return sum(int(a.nbytes) for a in self.cols.values()) + cached
 
     # ---- integration -------------------------------------------------------------------------
     def integrate(self, points: np.ndarray, class_id: np.ndarray, instance: np.ndarray, origin: np.ndarray) -> None:
@@ -210,8 +214,10 @@ class VoxelMap:
     def spill_blocks(self, bid: np.ndarray, blocks: list[int]) -> None:
         for b in blocks:
             rows = bid == b
-            save_npz(self.block_path(b), {c: self.cols[c][rows] for c in _COLUMNS})
+            block = {c: self.cols[c][rows] for c in _COLUMNS}
+            save_npz(self.block_path(b), block)
             self.spilled.add(b)
+            self._spilled_occupied[b] = occupied_columns(block)
         self._select(~np.isin(bid, np.asarray(blocks, np.int64)))
 
     def load_blocks(self, blocks: list[int], instance_alias: dict[int, int]) -> None:
@@ -223,6 +229,7 @@ class VoxelMap:
             parts.append(part)
             path.unlink()
             self.spilled.discard(b)
+            self._spilled_occupied.pop(b, None)
         self.cols = merge_columns(parts)
 
     def all_columns(self, instance_alias: dict[int, int] | None = None) -> dict[str, np.ndarray]:
@@ -235,11 +242,29 @@ class VoxelMap:
         return merge_columns(parts)
 
 
+    def occupied(self, instance_alias: dict[int, int] | None = None) -> dict[str, np.ndarray]:
+        """Occupied voxels (log-odds > 0) of memory and spilled blocks, sorted by key: ``keys``, ``class_id``
+        (histogram argmax), ``instance`` (merged ids resolved through ``instance_alias``), ``logodds``."""
+        parts = [occupied_columns(self.cols)]
+        for b in sorted(self.spilled):
+            part = dict(self._spilled_occupied[b])
+            part["instance"] = part["instance"].copy()
+            relabel_column(part["instance"], instance_alias or {})
+            parts.append(part)
+        return merge_columns(parts)
+
+
+def occupied_columns(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    occ = cols["logodds"] > 0
+    return {"keys": cols["keys"][occ], "class_id": np.argmax(cols["counts"][occ], axis=1).astype(np.uint16),
+            "instance": cols["instance"][occ], "logodds": cols["logodds"][occ]}
+
+
 def merge_columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Concatenate disjoint column sets and sort by key."""
-    out = {c: np.concatenate([p[c] for p in parts], axis=0) for c in _COLUMNS}
+    """Concatenate disjoint column sets (with the same columns) and sort by key."""
+    out = {c: np.concatenate([p[c] for p in parts], axis=0) for c in parts[0]}
     order = np.argsort(out["keys"], kind="stable")
-    return {c: out[c][order] for c in _COLUMNS}
+    return {c: v[order] for c, v in out.items()}
 
 
 def relabel_column(instance: np.ndarray, mapping: dict[int, int]) -> None:
@@ -253,9 +278,3 @@ def relabel_column(instance: np.ndarray, mapping: dict[int, int]) -> None:
     hit = j < src.shape[0]
     hit[hit] = src[j[hit]] == instance[hit]
     instance[hit] = dst[j[hit]].astype(np.uint32)
-
-
-def voxel_labels(counts: np.ndarray, instance: np.ndarray, is_thing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-voxel class (argmax of the histogram) and instance (kept only on thing classes)."""
-    cls = np.argmax(counts, axis=1).astype(np.uint16)
-    return cls, np.where(is_thing[cls], instance, 0).astype(np.uint32)

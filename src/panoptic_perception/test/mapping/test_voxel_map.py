@@ -143,6 +143,14 @@ def test_far_blocks_are_evicted_to_disk_and_reloaded_to_the_same_map(scene, tmp_
     a, b = small.voxels.all_columns(), ref.voxels.all_columns()
     for c in ("keys", "counts", "logodds", "instance"):
         np.testing.assert_array_equal(a[c], b[c])
+    # The whole map's snapshot (published every second) reads the spilled blocks' occupied voxels from memory
+    for block in small.voxels.spilled:
+        small.voxels.block_path(block).rename(small.voxels.block_path(block).with_suffix(".moved"))
+    snap, want = small.snapshot(), ref.snapshot()
+    for field in ("keys", "centres", "class_id", "instance_id", "logodds"):
+        np.testing.assert_array_equal(getattr(snap, field), getattr(want, field))
+    for block in small.voxels.spilled:
+        small.voxels.block_path(block).with_suffix(".moved").rename(small.voxels.block_path(block))
     # Driving back to the start reloaded the blocks there (nothing near the origin is spilled)
     x_in_memory = K.centres(small.voxels.cols["keys"], 0.2)[:, 0]
     assert x_in_memory.min() < -7.0 and x_in_memory.max() < 40.0
