@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.sparse import csr_array
 
 from .errors import ModelInputError
 from .view_transform import DEPTH_EPS, project_to_cameras
@@ -32,11 +31,7 @@ EXTRA_NAMES = ("camera_fraction", "rgb_mean_r", "rgb_mean_g", "rgb_mean_b", "rgb
 
 def segment_pool(point_features: torch.Tensor, segment_id: torch.Tensor, num_segments: int) -> torch.Tensor:
     """Mean of (N, C) point features over each segment 1..K of (N,) ids -> (K, C); id 0 is no segment, an empty
-    segment gives 0. Segments do not overlap, so this is one pass over the points (a scatter-add), not K masks.
-
-    Without a gradient on the CPU (inference) the sums are a sparse (K, N) 0/1 matrix times the features
-    (``segment_sums``): the same additions in the same point order as the scatter-add, reading only the segments'
-    points (a third of a sweep with 50 objects) instead of adding all N into K + 1 rows."""
+    segment gives 0. Segments do not overlap, so this is one pass over the points (a scatter-add), not K masks."""
     if point_features.ndim != 2 or segment_id.shape != point_features.shape[:1]:
         raise ModelInputError(f"segment_pool: features (N, C) and segment ids (N,) must agree, got "
                               f"{tuple(point_features.shape)} and {tuple(segment_id.shape)}")
@@ -44,31 +39,14 @@ def segment_pool(point_features: torch.Tensor, segment_id: torch.Tensor, num_seg
     if ids.numel() and (int(ids.max()) > num_segments or int(ids.min()) < 0):
         raise ModelInputError(f"segment_pool: segment ids must lie in [0, {num_segments}], got [{int(ids.min())}, "
                               f"{int(ids.max())}]")
-    if point_features.device.type == "cpu" and point_features.dtype in (torch.float32, torch.float64) \
-            and ids.device.type == "cpu" and len(ids) < 2**31 and not (torch.is_grad_enabled() and point_features.requires_grad):
-        total, count = segment_sums(point_features.detach(), ids, num_segments)
-        return total / count.clamp(min=1).to(point_features.dtype)[:, None]
-    # Sum every point into row id (row 0 collects the points of no segment): selecting the segment points first
-    # costs more than adding the others (boolean indexing copies).
-    total = point_features.new_zeros(num_segments + 1, point_features.shape[1]).index_add_(0, ids, point_features)
-    count = torch.bincount(ids, minlength=num_segments + 1).clamp(min=1).to(point_features.dtype)
+    # Only the segments' points are gathered and added (a third of a sweep with 50 objects, usually far fewer): the
+    # same additions in the same point order as adding every point into row id, without the rows of no segment.
+    member = torch.from_numpy(np.flatnonzero(ids.numpy() > 0)) if ids.device.type == "cpu" else torch.nonzero(ids > 0)[:, 0]
+    member_ids = ids.index_select(0, member)
+    total = point_features.new_zeros(num_segments + 1, point_features.shape[1]).index_add_(
+        0, member_ids, point_features.index_select(0, member))
+    count = torch.bincount(member_ids, minlength=num_segments + 1).clamp(min=1).to(point_features.dtype)
     return (total / count[:, None])[1:]
-
-
-def segment_sums(point_features: torch.Tensor, ids: torch.Tensor, num_segments: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(K, C) sums and (K,) point counts of segments 1..K of CPU (N,) int64 ids (0 = none), as a CSR product: row k
-    holds ones at the points of segment k + 1 in sweep order, so each sum runs over them in that order."""
-    ids_np = ids.numpy()
-    members = np.flatnonzero(ids_np > 0)
-    member_ids = ids_np[members]
-    keys = member_ids.astype(np.uint16) if num_segments < 1 << 16 else member_ids  # radix sort for 16-bit keys
-    members = members[np.argsort(keys, kind="stable")].astype(np.int32)
-    count = np.bincount(member_ids, minlength=num_segments + 1)[1:]
-    indptr = np.zeros(num_segments + 1, np.int32)
-    np.cumsum(count, out=indptr[1:])
-    x = point_features.numpy()
-    matrix = csr_array((np.ones(len(members), x.dtype), members, indptr), shape=(num_segments, len(x)))
-    return torch.from_numpy(matrix @ x), torch.from_numpy(count)
 
 
 def input_dim(kind: str, feature_dim: int) -> int:

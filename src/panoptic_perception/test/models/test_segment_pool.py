@@ -1,5 +1,5 @@
-"""``segment_pool``: at inference the sparse-product path gives the scatter-add's means bit for bit; with a gradient the
-scatter-add runs and back-propagates."""
+"""``segment_pool`` gathers the segments' points and adds only those: the means of adding every point into row id, bit
+for bit, and the same gradient."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def scatter_add_mean(features: torch.Tensor, ids: torch.Tensor, k: int) -> torch
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_inference_pooling_equals_the_scatter_add_bit_for_bit(dtype: torch.dtype) -> None:
+def test_pooling_equals_the_scatter_add_over_all_points_bit_for_bit(dtype: torch.dtype) -> None:
     generator = torch.Generator().manual_seed(0)
     wide = torch.randn(5000, 40, generator=generator, dtype=dtype) * 30
     features = wide[:, 3:35]  # a strided view, as the runner's valid-point slices can be
