@@ -53,6 +53,8 @@ class OdometryResult:
     panoptic: tuple[np.ndarray, np.ndarray] | None = None  # reduced-resolution fused (class, instance) images
     # With LiDAR fusion, what was fused: T_odom_lidar of the visual pose ("visual") and of the ICP ("icp") at the sweep stamp.
     fused_from: dict[str, np.ndarray] = field(default_factory=dict)
+    # With LiDAR fusion, the (6, 6) body-frame informations that weighted them ("visual" already scaled, "icp").
+    fused_information: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def moving_track_ids(tracks: Iterable) -> set[int]:
@@ -221,9 +223,10 @@ class PanopticOdometry:
         Ad = motion.adjoint(np.linalg.inv(T_cam_lidar))
         cov_body = Ad @ est.covariance @ Ad.T
         fused_from: dict[str, np.ndarray] = {}
+        fused_information: dict[str, np.ndarray] = {}
         if self.config.lidar_fusion and self.lidar.ready:
             before = None if self._sweep is None else (t_sweep - self._sweep[0], self._sweep[1])
-            T_fused, cov_body, fused_from = self._fuse_lidar(T_odom_lidar, cov_body, xyz, dynamic, point_time,
+            T_fused, cov_body, fused_from, fused_information = self._fuse_lidar(T_odom_lidar, cov_body, xyz, dynamic, point_time,
                                                              velocity_before, before)
             correction = T_fused @ np.linalg.inv(T_odom_lidar)  # re-anchor the VO world on the fused pose
             self._T_odom_vo = correction @ self._T_odom_vo
@@ -233,12 +236,12 @@ class PanopticOdometry:
             T_odom_lidar = T_fused
         result = self._result(cloud.stamp_ns, T_odom_lidar, cov_body, MODE_VISUAL, "", est.keyframe, est.static_share,
                               est.dynamic_share, {"visual": 1e3 * (time.perf_counter() - t0)}, (est.class_id, est.instance_id))
-        result.fused_from = fused_from
+        result.fused_from, result.fused_information = fused_from, fused_information
         return result, ""
 
     def _fuse_lidar(self, T_visual: np.ndarray, cov_visual: np.ndarray, xyz: np.ndarray, dynamic: np.ndarray,
                     point_time: np.ndarray | None, velocity: np.ndarray, previous: tuple[float, np.ndarray] | None
-                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Information-weighted mean of the visual pose and scan-to-map ICP started from it (body perturbations).
 
         Where the scan is degenerate (a straight street of planes leaves the forward axis unconstrained) its
@@ -249,10 +252,11 @@ class PanopticOdometry:
         icp, _ = self.lidar.register_sweep(xyz, dynamic, T_visual, point_time, velocity, previous)
         Ad = motion.adjoint(icp.T)  # xi_left = Ad(T) xi_body, so the body information is Ad^T H Ad
         info_lidar = Ad.T @ icp.information @ Ad / max(icp.rmse, 1e-3) ** 2
-        info_visual = np.linalg.pinv(cov_visual)
+        info_visual = self.config.visual_information_scale * np.linalg.pinv(cov_visual)
         delta = motion.log(np.linalg.inv(T_visual) @ icp.T)
         cov = np.linalg.pinv(info_visual + info_lidar)
-        return T_visual @ motion.exp(cov @ info_lidar @ delta), cov, {"visual": T_visual, "icp": icp.T}
+        return (T_visual @ motion.exp(cov @ info_lidar @ delta), cov, {"visual": T_visual, "icp": icp.T},
+                {"visual": info_visual, "icp": info_lidar})
 
     def _lidar(self, cloud: PanopticCloud, xyz: np.ndarray, point_time: np.ndarray | None, dynamic: np.ndarray,
                reason: str) -> OdometryResult:

@@ -139,3 +139,22 @@ def test_mask_coverage_counts_where_moving_points_are_lost():
     assert counts["moving_cars_covered"] == 4 and counts["moving_people_covered"] == 1 and counts["parked_things_masked"] == 0
     s = summary(counts)
     assert s["recall"] == pytest.approx(5 / 7) and s["precision"] == 1.0 and s["car_recall"] == pytest.approx(4 / 6)
+
+
+def test_fusion_calibration_records_pulls_and_nees_of_a_constructed_error():
+    from panoptic_perception.odometry.fusion_calibration import conditional_error, frame_record, summary
+
+    true_prev, true_cur = np.eye(4), motion.exp(TWIST * PERIOD)
+    est_prev = motion.exp(np.array([5.0, 1.0, 0.0, 0.0, 0.0, 0.3]))
+    e_visual = np.array([0.04, 0.0, 0.0, 0.0, 0.0, 0.0])
+    e_icp = np.array([0.0, 0.003, 0.0, 0.0, 0.0, 0.0])
+    visual, icp = est_prev @ true_cur @ motion.exp(e_visual), est_prev @ true_cur @ motion.exp(e_icp)
+    np.testing.assert_allclose(conditional_error(est_prev, visual, true_prev, true_cur), e_visual, atol=1e-12)
+    info = {"visual": np.diag([100.0, 100, 100, 1e4, 1e4, 1e4]), "icp": np.diag([1e4, 1e6, 1e6, 1e8, 1e8, 1e8])}
+    record = frame_record(est_prev, icp, {"visual": visual, "icp": icp}, info, true_prev, true_cur)
+    assert record["icp_pull_m"] == pytest.approx(np.hypot(0.04, 0.003), rel=1e-6)
+    assert record["visual_pull_m"] == pytest.approx(0.0, abs=1e-9)
+    assert record["visual_nees"] == pytest.approx(100 * 0.04**2) and record["icp_nees"] == pytest.approx(1e6 * 0.003**2)
+    assert record["visual_trace_t"] == 300 and record["icp_trace_r"] == 3e8
+    s = summary([record, record])
+    assert s["visual_calibrating_scale"] == pytest.approx(6 / 0.16) and s["rms_fused_error_m"] == pytest.approx(0.003)

@@ -122,6 +122,42 @@ def test_config_rejects_out_of_range_values():
         OdometryConfig(downsample=8, flow_downsample=3)
     with pytest.raises(OdometryInputError, match="unknown odometry key"):
         OdometryConfig.from_dict({"windw": 3})
+    for bad in (0.0, -1.0, 2e4):
+        with pytest.raises(OdometryInputError, match="visual_information_scale"):
+            OdometryConfig(visual_information_scale=bad)
+    assert OdometryConfig().visual_information_scale == 1.0
+
+
+class _FixedICP:
+    """Stands in for LidarOdometry: every registration returns the same pose and information."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def register_sweep(self, *args, **kwargs):
+        return self.result, None
+
+
+@pytest.mark.parametrize("scale", [1.0, 1 / 3, 0.05])
+def test_lidar_fusion_weights_the_visual_information_by_its_scale(scale):
+    """With body informations s*I (visual) and I (ICP) the fused pose lies 1/(1+s) of the way to the ICP pose."""
+    from panoptic_perception.odometry.lidar_registration import ICPResult
+
+    d = np.array([0.02, -0.01, 0.005, 0.001, -0.002, 0.003])
+    T_visual = motion.exp(np.array([3.0, 1.0, 0.2, 0.0, 0.0, 0.4]))
+    T_icp = T_visual @ motion.exp(d)
+    rmse = 0.02
+    Ad_inv = np.linalg.inv(motion.adjoint(T_icp))
+    H = rmse**2 * Ad_inv.T @ Ad_inv  # so that the body information Ad^T H Ad / rmse^2 is the identity
+    stage = PanopticOdometry(OdometryConfig(visual_information_scale=scale))
+    stage.lidar = _FixedICP(ICPResult(T=T_icp, iterations=3, converged=True, inliers=100, rmse=rmse, information=H))
+    fused, cov, sources, info = stage._fuse_lidar(T_visual, np.eye(6), np.zeros((1, 3)), np.zeros(1, bool), None,
+                                                   np.zeros(6), None)
+    np.testing.assert_allclose(motion.log(np.linalg.inv(T_visual) @ fused), d / (1 + scale), atol=1e-9)
+    np.testing.assert_allclose(info["visual"], scale * np.eye(6), atol=1e-12)
+    np.testing.assert_allclose(info["icp"], np.eye(6), atol=1e-6)
+    np.testing.assert_allclose(cov, np.eye(6) / (1 + scale), atol=1e-6)
+    assert set(sources) == {"visual", "icp"}
 
 
 def test_rasterize_keeps_the_nearest_point_per_pixel_and_fills_small_holes():
