@@ -309,8 +309,9 @@ def markdown(rows: list[dict[str, Any]], goal_lines: list[tuple[str, bool, str]]
         f"Reproduce: `{info['command']}` ({info['wall_s']:.0f} s wall on the 2-core CPU dev machine, no GPU, "
         f"{info['threads']} torch thread(s), load average {info['load']} at the end, other jobs sharing the cores; "
         f"{info['cached']} of {info['drives']} drives' network records read from the NPZ cache `--cache`, which the "
-        "first run writes: that run takes about 5 minutes more; the cache is keyed by drive, frames and weights, not "
-        "by code: delete it after changing the network's code).",
+        "first run writes: that run takes about 5 minutes more; it holds each instance's tracking-head inputs, so any "
+        "head's vectors are made from it; it is keyed by drive, frames and the network's weights without the head, "
+        "not by code: delete it after changing the network's or the head inputs' code).",
         "",
         f"Model `{info['model']}` ({info['model_note']}). Test split, rig `hdl32-front`, {info['frames']} frames per drive "
         f"(10 Hz): normal drives seeds {info['normal_seeds']}; occlusion-heavy drives seeds {info['occluded_seeds']} "

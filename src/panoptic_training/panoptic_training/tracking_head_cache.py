@@ -117,3 +117,22 @@ def build_cache(model: UPFuse, data: DataConfig, min_points: int, directory: Pat
     cache = InstanceCache.concatenate(parts)
     save_cache(path, cache)
     return cache
+
+
+def cache_from_records(sequences: dict[str, tuple[str, list]]) -> InstanceCache:
+    """The ground-truth instances of recorded drives (``evaluate_tracking.record_drives``: whole drives, so windows
+    can span more than 3 consecutive sweeps) as an instance cache; ``sequence`` is the drive's index in ``sequences``."""
+    parts = []
+    for s, (_, records) in enumerate(sequences.values()):
+        for f, rec in enumerate(records):
+            if rec.oracle_inputs is None:
+                raise TrainingDataError("tracking records without head inputs (written before they were kept)")
+            k = len(rec.oracle_classes)
+            if k == 0:
+                continue
+            owner = rec.oracle_segment - 1
+            instance = np.zeros(k, np.int64)
+            instance[owner[owner >= 0]] = rec.gt_inst[owner >= 0]
+            parts.append(InstanceCache(rec.oracle_inputs.astype(np.float32), rec.oracle_classes.astype(np.int64), instance,
+                                       np.full(k, f, np.int64), np.full(k, s, np.int64)))
+    return InstanceCache.concatenate(parts)

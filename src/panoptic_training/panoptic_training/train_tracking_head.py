@@ -52,6 +52,7 @@ class HeadTrainingConfig:
     steps: int = 3000
     windows_per_step: int = 8  # mini-sequences per step; negatives come from all of them
     window: int = 3  # t_w
+    max_stride: int = 1  # windows also of every k-th sweep, k <= max_stride (recorded drives: re-identification gaps)
     lr: float = 0.001
     weight_decay: float = 0.0001
     margin: float = 0.2
@@ -62,20 +63,26 @@ class HeadTrainingConfig:
     def __post_init__(self) -> None:
         if self.inputs not in INPUT_KINDS:
             raise TrainingConfigError(f"inputs must be one of {INPUT_KINDS}, got {self.inputs!r}")
-        if min(self.steps, self.windows_per_step, self.window, self.hidden, self.dim) < 1 or self.lr <= 0:
-            raise TrainingConfigError("steps, windows_per_step, window, hidden and dim must be >= 1 and lr > 0")
+        if min(self.steps, self.windows_per_step, self.window, self.max_stride, self.hidden, self.dim) < 1 or self.lr <= 0:
+            raise TrainingConfigError("steps, windows_per_step, window, max_stride, hidden and dim must be >= 1 and lr > 0")
 
 
-def windows(cache: InstanceCache, window: int) -> list[np.ndarray]:
-    """Instance indices of every run of ``window`` consecutive frames of one sequence (with at least 2 instances)."""
+def windows(cache: InstanceCache, window: int, max_stride: int = 1) -> list[np.ndarray]:
+    """Instance indices of every mini-sequence of ``window`` frames s, s + k, ..., s + (window - 1) k of one sequence
+    (k = 1 .. ``max_stride``; k = 1: consecutive frames) that holds all of its frames and at least 2 instances."""
     out = []
     for seq in np.unique(cache.sequence):
         in_seq = np.flatnonzero(cache.sequence == seq)
-        frames = np.unique(cache.frame[in_seq])
-        for start in frames[: max(len(frames) - window + 1, 0)]:
-            take = in_seq[(cache.frame[in_seq] >= start) & (cache.frame[in_seq] < start + window)]
-            if len(take) >= 2:
-                out.append(take)
+        frames = cache.frame[in_seq]
+        present = set(np.unique(frames).tolist())
+        for stride in range(1, max_stride + 1):
+            for start in sorted(present):
+                members = [start + j * stride for j in range(window)]
+                if not present.issuperset(members):
+                    continue
+                take = in_seq[np.isin(frames, members)]
+                if len(take) >= 2:
+                    out.append(take)
     return out
 
 
@@ -101,7 +108,7 @@ def train_head(cache: InstanceCache, thing_ids: tuple[int, ...], feature_dim: in
     x = columns_for(config.inputs, torch.from_numpy(cache.inputs), feature_dim).float()
     if head.standardised:
         head.set_input_statistics(x.mean(0), x.std(0))
-    runs = windows(cache, config.window)
+    runs = windows(cache, config.window, config.max_stride)
     if not runs:
         raise TrainingDataError(f"no {config.window}-frame window with two instances in the cache")
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)

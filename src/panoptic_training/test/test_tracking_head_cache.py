@@ -77,6 +77,12 @@ def test_windows_are_three_consecutive_frames_of_one_sequence():
     for run in runs:
         assert len(run) == 6 and len(set(cache.sequence[run])) == 1 and sorted(set(cache.frame[run])) == [0, 1, 2]
     assert windows(cache, 2) and len(windows(cache, 2)) == 4
+    long = toy_cache(sequences=1, objects=2)
+    long = InstanceCache.concatenate([long, InstanceCache(long.inputs, long.class_id, long.instance, long.frame + 3,
+                                                          long.sequence)])  # frames 0..5
+    strided = windows(long, 3, max_stride=2)
+    assert [sorted(set(long.frame[w].tolist())) for w in strided] == [[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5], [0, 2, 4],
+                                                                     [1, 3, 5]]
 
 
 def test_training_on_a_toy_set_where_only_colour_separates_identities_lowers_the_triplet_loss():
@@ -150,3 +156,27 @@ def test_the_cache_of_real_frames_holds_every_ground_truth_thing_and_a_trained_h
         attach(run, tmp_path / "source", tmp_path / "other", onnx=False)
     with pytest.raises(TrainingConfigError, match="inputs must be one of"):
         HeadTrainingConfig(inputs="colour")
+
+
+def test_recorded_drives_become_an_instance_cache_with_each_instance_id_and_frame():
+    from panoptic_perception.core import PanopticCloud
+    from panoptic_training.tracking_head_cache import cache_from_records
+    from panoptic_training.tracking_records import FrameRecord
+
+    def record(gt_inst, segment, classes, inputs):
+        n = len(gt_inst)
+        cloud = PanopticCloud(0, np.zeros((n, 4), np.float32), np.zeros(n, np.uint16), np.zeros(n, np.uint32),
+                              np.zeros(n, np.float32), np.zeros(n, np.float32))
+        return FrameRecord(0, np.eye(4), np.zeros((n, 4), np.float32), np.zeros(n, np.int64), np.asarray(gt_inst), cloud,
+                           None, np.asarray(segment), np.asarray(classes), None, 1.0, None, np.asarray(inputs, np.float32))
+
+    drive_a = [record([7, 7, 0, 9], [1, 1, 0, 2], [1, 2], [[1.0, 2.0], [3.0, 4.0]]),
+               record([9, 9, 0], [1, 1, 0], [2], [[5.0, 6.0]])]
+    drive_b = [record([0, 0], [0, 0], np.zeros(0, np.int64), np.zeros((0, 2))), record([4], [1], [1], [[7.0, 8.0]])]
+    cache = cache_from_records({"a": ("normal", drive_a), "b": ("occlusion", drive_b)})
+    assert cache.instance.tolist() == [7, 9, 9, 4] and cache.class_id.tolist() == [1, 2, 2, 1]
+    assert cache.frame.tolist() == [0, 0, 1, 1] and cache.sequence.tolist() == [0, 0, 0, 1]
+    np.testing.assert_array_equal(cache.inputs, [[1, 2], [3, 4], [5, 6], [7, 8]])
+    drive_a[0].oracle_inputs = None
+    with pytest.raises(TrainingDataError, match="without head inputs"):
+        cache_from_records({"a": ("normal", drive_a)})

@@ -81,54 +81,51 @@ class SweepContext:
                 raise ModelInputError(f"SweepContext.{name}: expected shape {shape}, got {tuple(tensor.shape)}")
 
 
-def point_colors(context: SweepContext) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, 3) RGB at each point's nearest pixel in the first camera whose image it lands in, and (N,) bool seen."""
-    n = context.xyz.shape[0]
+def point_colors(xyz: torch.Tensor, context: SweepContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P, 3) points -> (P, 3) RGB at each one's nearest pixel in the first camera whose image it lands in, (P,) seen."""
     _, _, height, width = context.images.shape
-    uv, depth = project_to_cameras(context.xyz[None].float(), context.K[None].float(), context.T_cam_lidar[None].float())
-    uv, depth = uv[0], depth[0]  # (M, N, 2), (M, N)
+    uv, depth = project_to_cameras(xyz[None].float(), context.K[None].float(), context.T_cam_lidar[None].float())
+    uv, depth = uv[0], depth[0]  # (M, P, 2), (M, P)
     pixel = torch.round(uv).long()  # pixel centres at integer coordinates
     inside = (depth > DEPTH_EPS) & (pixel[..., 0] >= 0) & (pixel[..., 0] < width) & (pixel[..., 1] >= 0) \
         & (pixel[..., 1] < height) & context.camera_valid[:, None].bool()
-    colors = context.images.new_zeros(n, 3)
-    seen = torch.zeros(n, dtype=torch.bool, device=context.xyz.device)
+    colors = xyz.new_zeros(xyz.shape[0], 3, dtype=torch.float32)
+    seen = torch.zeros(xyz.shape[0], dtype=torch.bool, device=xyz.device)
     for m in range(context.images.shape[0]):
         take = inside[m] & ~seen
         if take.any():
             u, v = pixel[m, take, 0], pixel[m, take, 1]
-            colors[take] = context.images[m, :, v, u].T.to(colors.dtype)
+            colors[take] = context.images[m, :, v, u].T.float()
             seen |= take
     return colors, seen
 
 
 def appearance_shape(segment_id: torch.Tensor, num_segments: int, context: SweepContext) -> torch.Tensor:
-    """(N,) segment ids 1..K (0 = none) -> (K, len(EXTRA_NAMES)) appearance and shape of each segment."""
-    ids = segment_id.long()
-    xyz = context.xyz.double()  # second moments of coordinates of tens of metres: float32 would cancel
-    count = torch.bincount(ids, minlength=num_segments + 1)[1:].to(xyz.dtype)
-    colors, seen = point_colors(context)
+    """(N,) segment ids 1..K (0 = none) -> (K, len(EXTRA_NAMES)) float32 appearance and shape of each segment."""
+    member = segment_id > 0  # only the segments' points are projected and pooled (a sweep's things are a fraction)
+    ids = segment_id[member].long()
+    xyz = context.xyz[member].float()
+    count = torch.bincount(ids, minlength=num_segments + 1)[1:].float()
+    colors, seen = point_colors(xyz, context)
     seen_ids = torch.where(seen, ids, 0)
-    seen_count = torch.bincount(seen_ids, minlength=num_segments + 1)[1:].to(xyz.dtype)
-    rgb = colors.double()
-    rgb_sum = xyz.new_zeros(num_segments + 1, 3).index_add_(0, seen_ids, rgb)[1:]
-    rgb_sq = xyz.new_zeros(num_segments + 1, 3).index_add_(0, seen_ids, rgb * rgb)[1:]
+    seen_count = torch.bincount(seen_ids, minlength=num_segments + 1)[1:].float()
+    rgb_sum = colors.new_zeros(num_segments + 1, 3).index_add_(0, seen_ids, colors)[1:]
+    rgb_sq = colors.new_zeros(num_segments + 1, 3).index_add_(0, seen_ids, colors * colors)[1:]
     denominator = seen_count.clamp(min=1)[:, None]
     rgb_mean = rgb_sum / denominator
     rgb_std = (rgb_sq / denominator - rgb_mean ** 2).clamp(min=0).sqrt()
     fraction = seen_count / count.clamp(min=1)
 
     mean = segment_pool(xyz, ids, num_segments)
-    outer = (xyz[:, :, None] * xyz[:, None, :]).flatten(1)
-    second = segment_pool(outer, ids, num_segments).reshape(-1, 3, 3)
-    covariance = second - mean[:, :, None] * mean[:, None, :]
-    spread = torch.linalg.eigvalsh(covariance).clamp(min=0).sqrt().flip(-1)  # largest first
+    centred = xyz - mean[ids - 1]  # centred first: raw second moments of coordinates of tens of metres would cancel
+    covariance = segment_pool((centred[:, :, None] * centred[:, None, :]).flatten(1), ids, num_segments).reshape(-1, 3, 3)
+    spread = torch.linalg.eigvalsh(covariance.double()).clamp(min=0).sqrt().flip(-1).float()  # largest first
 
     z = xyz[:, 2]
-    top = xyz.new_full((num_segments + 1,), -torch.inf).scatter_reduce(0, ids, z, "amax")[1:]
-    bottom = xyz.new_full((num_segments + 1,), torch.inf).scatter_reduce(0, ids, z, "amin")[1:]
+    top = z.new_full((num_segments + 1,), -torch.inf).scatter_reduce(0, ids, z, "amax")[1:]
+    bottom = z.new_full((num_segments + 1,), torch.inf).scatter_reduce(0, ids, z, "amin")[1:]
     height = torch.where(count > 0, top - bottom, torch.zeros_like(top))
-    extra = torch.cat([fraction[:, None], rgb_mean, rgb_std, spread, height[:, None], torch.log1p(count)[:, None]], dim=1)
-    return extra.to(context.images.dtype if context.images.is_floating_point() else torch.float32)
+    return torch.cat([fraction[:, None], rgb_mean, rgb_std, spread, height[:, None], torch.log1p(count)[:, None]], dim=1)
 
 
 def instance_inputs(kind: str, point_features: torch.Tensor, segment_id: torch.Tensor, num_segments: int,
