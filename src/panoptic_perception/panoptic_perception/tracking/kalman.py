@@ -38,6 +38,7 @@ class ConstantVelocityKalman:
         self.sigma = float(measurement_noise)
         self.v0 = float(initial_velocity_std)
         self.R = np.eye(3) * self.sigma**2
+        self._step: tuple[float, np.ndarray, np.ndarray] | None = None  # (dt, F, Q) of the last predict: sweeps repeat dt
 
     def initiate(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """State of a new track at measured centroid(s) ``z`` (..., 3), velocity 0 with wide uncertainty."""
@@ -57,7 +58,9 @@ class ConstantVelocityKalman:
         return F, Q
 
     def predict(self, mean: np.ndarray, cov: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-        F, Q = self.transition(dt)
+        if self._step is None or self._step[0] != dt:
+            self._step = (dt, *self.transition(dt))
+        _, F, Q = self._step
         return mean @ F.T, F @ cov @ F.T + Q
 
     def project(self, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -230,11 +230,23 @@ def assign_track_ids(num_points: int, detections: Sequence[Detection], matches: 
     for j in matches:
         if not 0 <= j < len(detections):
             raise TrackingInputError(f"assign_track_ids: detection index {j} out of range ({len(detections)})")
-    for j in sorted(matches, key=lambda j: detections[j].score):
+    order = sorted(matches, key=lambda j: detections[j].score)  # least confident first: later writes win
+    indices = []
+    for j in order:
         idx = detections[j].point_indices
         if idx is None:
             raise TrackingInputError(f"assign_track_ids: detection {j} has no point_indices")
-        if idx.size and idx.max() >= num_points:
-            raise TrackingInputError(f"assign_track_ids: detection {j} indexes point {idx.max()} of {num_points}")
-        track_id[idx] = matches[j]
+        indices.append(idx)
+    if not indices:
+        return track_id
+    flat = np.concatenate(indices)
+    if flat.size and flat.max() >= num_points:
+        j = next(j for j, idx in zip(order, indices, strict=True) if idx.size and idx.max() >= num_points)
+        raise TrackingInputError(f"assign_track_ids: detection {j} indexes point {detections[j].point_indices.max()} of "
+                                 f"{num_points}")
+    if flat.size and np.bincount(flat).max() > 1:  # overlapping instances: write them one by one, in order
+        for j, idx in zip(order, indices, strict=True):
+            track_id[idx] = matches[j]
+        return track_id
+    track_id[flat] = np.repeat(np.array([matches[j] for j in order], np.uint32), [idx.size for idx in indices])
     return track_id

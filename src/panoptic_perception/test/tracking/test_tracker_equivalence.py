@@ -14,7 +14,14 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from panoptic_perception.tracking import ASSOCIATIONS, Detection, PanopticTracker, TrackerConfig, TrackOutput
+from panoptic_perception.tracking import (
+    ASSOCIATIONS,
+    Detection,
+    PanopticTracker,
+    TrackerConfig,
+    TrackOutput,
+    assign_track_ids,
+)
 
 from .conftest import crossing_world, simulate
 from .reference_tracker import ReferenceTracker
@@ -144,3 +151,20 @@ def test_the_sequence_covers_every_life_cycle_edge() -> None:
 def test_the_array_tracker_gives_the_per_object_trackers_outputs_in_the_crossing_world(association: str) -> None:
     sequence = [(fr.detections, fr.stamp_ns, fr.T_world_lidar) for fr in simulate(crossing_world(), 40)]
     run_both(TrackerConfig(association=association), sequence)
+
+
+@pytest.mark.parametrize("overlapping", [False, True])
+def test_per_point_ids_equal_writing_each_matched_detection_in_order_of_confidence(overlapping: bool) -> None:
+    rng = np.random.default_rng(3)
+    owner = rng.integers(0, 31, 3000)  # 30 disjoint segments, 0 = none
+    detections = [Detection(1, float(rng.uniform(0.5, 1)), np.zeros(3), point_indices=np.flatnonzero(owner == k))
+                  for k in range(1, 31)]
+    if overlapping:  # detection 0 also claims half of detection 1's points
+        detections[0].point_indices = np.concatenate([detections[0].point_indices, detections[1].point_indices[::2]])
+    matches = {j: 100 + j for j in range(30) if j % 7}  # some detections unmatched
+    expected = np.zeros(3000, np.uint32)
+    for j in sorted(matches, key=lambda j: detections[j].score):
+        expected[detections[j].point_indices] = matches[j]
+    got = assign_track_ids(3000, detections, matches)
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == np.uint32 and np.count_nonzero(got) > 2000
