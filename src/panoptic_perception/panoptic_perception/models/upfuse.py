@@ -21,7 +21,7 @@ from panoptic_perception.core import load_class_table
 
 from .config_dict import config_from_dict, config_to_dict
 from .errors import ModelConfigError, ModelInputError
-from .mask_head_3d import PointMaskHead3D
+from .mask_head_3d import PointMaskHead3D, query_logits
 from .pixel_decoder import PixelDecoder
 from .postprocess import PanopticPrediction, panoptic_instances, thing_slots
 from .range_view import RangeViewSpec, project_to_range_view
@@ -394,7 +394,7 @@ class UPFuse(nn.Module):
         range_image = batch.range_features[:, 0] * batch.range_mask
         final = predictions[-1]
         point_features = self.mask_head.point_features(mask_features, range_image, batch.point_vu, batch.point_range)
-        point_logits = torch.einsum("bqc,bnc->bqn", final.mask_embed, point_features)
+        point_logits = query_logits(final.mask_embed, point_features)
         layers.append((final.class_logits, point_logits))
 
         has_u = uncert[0] is not None

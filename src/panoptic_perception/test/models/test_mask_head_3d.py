@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from panoptic_perception.models import PointMaskHead3D, select_nearest_range_neighbours
-from panoptic_perception.models.mask_head_3d import smallest_k_stable
+from panoptic_perception.models.mask_head_3d import query_logits, smallest_k_stable
 
 
 def tie_heavy_values(rows: int, slots: int, seed: int) -> torch.Tensor:
@@ -42,6 +42,25 @@ def test_smallest_k_picks_the_same_slots_in_onnx_runtime():
     session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
     (picked,) = session.run(None, {"values": values.numpy()})
     assert np.array_equal(picked, reference_smallest_k(values, 3))
+
+
+def test_query_logits_are_the_einsum_in_torch_and_in_onnx_runtime():
+    ort = pytest.importorskip("onnxruntime")
+    g = torch.Generator().manual_seed(0)
+    queries, points = torch.randn(1, 48, 32, generator=g), torch.randn(1, 5000, 32, generator=g)
+    expected = torch.einsum("bqc,bnc->bqn", queries, points).numpy()
+
+    class Logits(torch.nn.Module):
+        def forward(self, q: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+            return query_logits(q, f)
+
+    buffer = io.BytesIO()
+    torch.onnx.export(Logits(), (queries, points), buffer, dynamo=False, opset_version=17, input_names=["q", "f"],
+                      dynamic_axes={"f": {1: "n"}})
+    (onnx_logits,) = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"]).run(
+        None, {"q": queries.numpy(), "f": points.numpy()})
+    np.testing.assert_allclose(query_logits(queries, points).numpy(), expected, rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(onnx_logits, expected, rtol=1e-6, atol=1e-5)
 
 
 def test_the_window_wraps_across_the_seam_so_column_zero_sees_column_w_minus_one():
