@@ -59,8 +59,9 @@ def hungarian(cost: np.ndarray, max_cost: float) -> AssociationResult:
     cols = np.flatnonzero(feasible.any(axis=0))
     matches = np.zeros((0, 2), dtype=np.int64)
     if rows.size and cols.size:
-        sub = cost[np.ix_(rows, cols)]
-        sub_ok = feasible[np.ix_(rows, cols)]
+        every = rows.size == n_tracks and cols.size == n_dets  # usual: every track and detection has a feasible pair
+        sub = cost if every else cost[np.ix_(rows, cols)]
+        sub_ok = feasible if every else feasible[np.ix_(rows, cols)]
         big = (max_cost + 1.0) * 2.0 + float(np.max(np.where(sub_ok, np.abs(sub), 0.0)))
         r, c = linear_sum_assignment(np.where(sub_ok, sub, big))
         keep = sub_ok[r, c]

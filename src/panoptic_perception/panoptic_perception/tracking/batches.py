@@ -80,20 +80,21 @@ class DetectionBatch:
         if isinstance(detections, DetectionBatch):
             return detections
         n = len(detections)
-        has = np.fromiter((d.embedding is not None for d in detections), bool, n)
+        if not n:
+            return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0),
+                       None, np.zeros(0, bool), [], np.zeros(0, np.int64))
+        # One pass over the objects, then one array per field.
+        class_id, score, centroid, box_center, box_size, box_yaw, vectors, points, indices = zip(
+            *((d.class_id, d.score, d.centroid, d.box_center, d.box_size, d.box_yaw, d.embedding, d.points, d.point_indices)
+              for d in detections), strict=True)
+        has = np.array([v is not None for v in vectors], dtype=bool)
         embedding = None
-        if has.all() and n:
-            embedding = np.array([d.embedding for d in detections], dtype=np.float64)
+        if has.all():
+            embedding = np.array(vectors, dtype=np.float64)
         elif has.any():
-            vectors = np.stack([d.embedding for d in detections if d.embedding is not None])
-            embedding = np.zeros((n, vectors.shape[1]))
-            embedding[has] = vectors
-
-        def rows(name: str) -> np.ndarray:
-            return np.array([getattr(d, name) for d in detections], dtype=np.float64) if n else np.zeros((0, 3))
-
-        return cls(np.fromiter((d.class_id for d in detections), np.int64, n),
-                   np.fromiter((d.score for d in detections), np.float64, n), rows("centroid"), rows("box_center"),
-                   rows("box_size"), np.fromiter((d.box_yaw for d in detections), np.float64, n), embedding, has,
-                   [d.points for d in detections],
-                   np.fromiter((0 if d.point_indices is None else d.point_indices.size for d in detections), np.int64, n))
+            present = np.stack([v for v in vectors if v is not None])
+            embedding = np.zeros((n, present.shape[1]))
+            embedding[has] = present
+        return cls(np.array(class_id, np.int64), np.array(score, np.float64), np.array(centroid, np.float64),
+                   np.array(box_center, np.float64), np.array(box_size, np.float64), np.array(box_yaw, np.float64), embedding,
+                   has, list(points), np.array([0 if i is None else i.size for i in indices], np.int64))

@@ -186,8 +186,8 @@ class PanopticTracker:
         batch.centroid = batch.centroid @ R.T + p
         batch.box_center = batch.box_center @ R.T + p
         batch.box_yaw = _wrap(batch.box_yaw + _yaw_of(T))
-        batch.points = [d.points @ R.T + p if (self.association.uses_points and d.points is not None) else None
-                        for d in detections]
+        batch.points = [None if d.points is None else d.points @ R.T + p for d in detections] if self.association.uses_points \
+            else [None] * len(detections)
         return batch
 
     def _outputs(self, T: np.ndarray, observed: np.ndarray, num_points: np.ndarray, keep: np.ndarray) -> list[TrackOutput]:
