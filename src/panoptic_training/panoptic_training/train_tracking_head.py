@@ -41,7 +41,7 @@ from panoptic_perception.models import (
 
 from .config import DataConfig
 from .errors import TrainingConfigError, TrainingDataError
-from .tracking_head_cache import InstanceCache, build_cache
+from .tracking_head_cache import InstanceCache, build_cache, cache_from_records
 
 HEAD_FILE, SUMMARY_FILE = "head.safetensors", "head.json"
 
@@ -189,9 +189,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="models/upfuse_cpu", help="model directory whose frozen network gives the features")
     parser.add_argument("--out", default="runs/tracking_head_appearance", help="run directory (head + summary)")
-    parser.add_argument("--cache", default="runs/eval/tracking_head_cache", help="instance cache directory")
-    parser.add_argument("--first-sequence", type=int, default=0, help="first train-split sequence")
-    parser.add_argument("--sequences", type=int, default=100, help="train-split sequences (3 cached frames each)")
+    parser.add_argument("--source", choices=("frames", "drives"), default="frames",
+                        help="frames: the training data cache's 3-frame sequences; drives: whole recorded train-split drives")
+    parser.add_argument("--cache", default="runs/eval/tracking_head_cache", help="instance cache directory (frames)")
+    parser.add_argument("--first-sequence", type=int, default=0, help="first train-split sequence (frames)")
+    parser.add_argument("--sequences", type=int, default=100, help="train-split sequences, 3 cached frames each (frames)")
+    parser.add_argument("--first-drive", type=int, default=200, help="first train-split drive (drives)")
+    parser.add_argument("--normal", type=int, default=8, help="normal train-split drives (drives)")
+    parser.add_argument("--occluded", type=int, default=8, help="occlusion-heavy train-split drives (drives)")
+    parser.add_argument("--frames", type=int, default=30, help="frames per drive (drives)")
+    parser.add_argument("--records", default="runs/eval/tracking_records", help="NPZ records per drive (drives)")
     parser.add_argument("--min-points", type=int, default=5)
     for f in dataclasses.fields(HeadTrainingConfig):
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
@@ -203,8 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     config = HeadTrainingConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(HeadTrainingConfig)})
     start = time.perf_counter()
     model = load_model(args.model).eval()
-    data = DataConfig(split="train", first_sequence=args.first_sequence, num_sequences=args.sequences)
-    cache = build_cache(model, data, args.min_points, Path(args.cache), not args.no_progress)
+    if args.source == "frames":
+        data = DataConfig(split="train", first_sequence=args.first_sequence, num_sequences=args.sequences)
+        cache = build_cache(model, data, args.min_points, Path(args.cache), not args.no_progress)
+    else:
+        from .evaluate_tracking import record_drives, test_scenes
+
+        scenes = test_scenes(args.normal, args.occluded, args.first_drive, "train")
+        drives, _ = record_drives(model, scenes, args.frames, args.min_points, Path(args.records), not args.no_progress)
+        cache = cache_from_records(drives)
     cache_s = time.perf_counter() - start
     cfg: UPFuseConfig = model.config
     head, losses = train_head(cache, cfg.thing_class_ids, cfg.mask_dim, config, not args.no_progress)

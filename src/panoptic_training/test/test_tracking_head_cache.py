@@ -9,12 +9,22 @@ import numpy as np
 import pytest
 import torch
 
+from panoptic_perception.core import PanopticCloud
 from panoptic_perception.models import UPFuse, input_dim, load_model, save_model
 from panoptic_training.config import load_config
 from panoptic_training.data import SyntheticPanopticDataset, ensure_cache
 from panoptic_training.errors import TrainingConfigError, TrainingDataError
-from panoptic_training.tracking_head_cache import InstanceCache, build_cache, cache_path, load_cache, save_cache
+from panoptic_training.tracking_ceiling import identity_vectors
+from panoptic_training.tracking_head_cache import (
+    InstanceCache,
+    build_cache,
+    cache_from_records,
+    cache_path,
+    load_cache,
+    save_cache,
+)
 from panoptic_training.tracking_loss import gt_instance_masks
+from panoptic_training.tracking_records import FrameRecord
 from panoptic_training.train_tracking_head import (
     HEAD_FILE,
     SUMMARY_FILE,
@@ -158,18 +168,16 @@ def test_the_cache_of_real_frames_holds_every_ground_truth_thing_and_a_trained_h
         HeadTrainingConfig(inputs="colour")
 
 
+def record(gt_inst, segment, classes, inputs) -> FrameRecord:
+    """A frame record with only the ground-truth fields (no points, no prediction)."""
+    n = len(gt_inst)
+    cloud = PanopticCloud(0, np.zeros((n, 4), np.float32), np.zeros(n, np.uint16), np.zeros(n, np.uint32),
+                          np.zeros(n, np.float32), np.zeros(n, np.float32))
+    return FrameRecord(0, np.eye(4), np.zeros((n, 4), np.float32), np.zeros(n, np.int64), np.asarray(gt_inst), cloud,
+                       None, np.asarray(segment), np.asarray(classes), None, 1.0, None, np.asarray(inputs, np.float32))
+
+
 def test_recorded_drives_become_an_instance_cache_with_each_instance_id_and_frame():
-    from panoptic_perception.core import PanopticCloud
-    from panoptic_training.tracking_head_cache import cache_from_records
-    from panoptic_training.tracking_records import FrameRecord
-
-    def record(gt_inst, segment, classes, inputs):
-        n = len(gt_inst)
-        cloud = PanopticCloud(0, np.zeros((n, 4), np.float32), np.zeros(n, np.uint16), np.zeros(n, np.uint32),
-                              np.zeros(n, np.float32), np.zeros(n, np.float32))
-        return FrameRecord(0, np.eye(4), np.zeros((n, 4), np.float32), np.zeros(n, np.int64), np.asarray(gt_inst), cloud,
-                           None, np.asarray(segment), np.asarray(classes), None, 1.0, None, np.asarray(inputs, np.float32))
-
     drive_a = [record([7, 7, 0, 9], [1, 1, 0, 2], [1, 2], [[1.0, 2.0], [3.0, 4.0]]),
                record([9, 9, 0], [1, 1, 0], [2], [[5.0, 6.0]])]
     drive_b = [record([0, 0], [0, 0], np.zeros(0, np.int64), np.zeros((0, 2))), record([4], [1], [1], [[7.0, 8.0]])]
@@ -180,3 +188,15 @@ def test_recorded_drives_become_an_instance_cache_with_each_instance_id_and_fram
     drive_a[0].oracle_inputs = None
     with pytest.raises(TrainingDataError, match="without head inputs"):
         cache_from_records({"a": ("normal", drive_a)})
+
+
+def test_identity_vectors_are_one_unit_vector_per_object_of_a_drive():
+    drive = [record([7, 7, 0, 9], [1, 1, 0, 2], [1, 2], np.zeros((2, 2))), record([9, 7], [1, 2], [2, 1], np.zeros((2, 2)))]
+    other = [record([7], [1], [1], np.zeros((1, 2)))]
+    identity_vectors({"a": ("normal", drive), "b": ("normal", other)}, dim=8)
+    first, second = drive[0].oracle_vectors, drive[1].oracle_vectors
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(first[0], second[1])  # object 7 in both frames
+    np.testing.assert_array_equal(first[1], second[0])  # object 9
+    assert np.linalg.norm(first[0] - first[1]) > 0.5
+    assert not np.allclose(other[0].oracle_vectors[0], first[0])  # instance ids are per drive
