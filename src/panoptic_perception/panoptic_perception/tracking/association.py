@@ -2,7 +2,7 @@
 
 PanopticTrackNet (Hurtado et al., MOPT) keeps instances whose confidence exceeds ``u_s`` and matches each to
 the tracks seen in the last ``N_T`` frames by the Euclidean distance of their association vectors. A track's
-vector is the mean of its last ``embedding_window`` observed vectors (kept on the ``Track``). Beyond the
+vector is the mean of its last ``embedding_window`` observed vectors (kept by the tracker). Beyond the
 paper, since we have 3D centroids, a pair is also rejected when the detection lies farther than
 ``gate_m + gate_growth_m * (k - 1)`` from the track's constant-velocity predicted centroid, k = frames since
 the track was last seen. Pairs of different classes never match.

@@ -1,7 +1,8 @@
 """Per-frame detections, track states and the tracks the tracker keeps.
 
-Frames: a ``Detection`` is in the LiDAR (sensor) frame of its sweep; the tracker keeps each ``Track``
-in its tracking frame, the world frame when poses are given (else the sensor frame).
+Frames: a ``Detection`` is in the LiDAR (sensor) frame of its sweep; a ``Track`` is in the tracking frame,
+the world frame when poses are given (else the sensor frame). The tracker keeps its tracks as arrays
+(``TrackTable``) and gives them as ``Track`` objects on request.
 """
 
 from __future__ import annotations
