@@ -168,3 +168,14 @@ def test_per_point_ids_equal_writing_each_matched_detection_in_order_of_confiden
     got = assign_track_ids(3000, detections, matches)
     np.testing.assert_array_equal(got, expected)
     assert got.dtype == np.uint32 and np.count_nonzero(got) > 2000
+
+
+def test_tracks_unseen_for_more_than_n_t_sweeps_are_left_out_of_the_association_as_before() -> None:
+    """With ``max_lost <= n_t`` (what the config enforces) every live track is a candidate; a tracker built with a
+    shorter memory (set after construction here) must leave the others out exactly as the per-object one did."""
+    config = TrackerConfig(association="embedding", max_lost=4, n_t=4)
+    tracker, reference = both(config)
+    tracker.n_t = reference.n_t = 1
+    for f, (detections, stamp, T) in enumerate(recorded_sequence(n_frames=40)):
+        assert_same(tracker.update(detections, stamp, T), reference.update(detections, stamp, T), f)
+    assert any(t.misses > 0 for t in reference.tracks)
