@@ -2,6 +2,7 @@
 
 from .association import AssociationResult, EmbeddingAssociation, confident, hungarian
 from .baselines import CentroidKalmanAssociation, PointIoUAssociation
+from .batches import DetectionBatch, TrackBatch
 from .combined import EmbeddingMotionAssociation
 from .config import TrackerConfig
 from .errors import TrackerConfigError, TrackingError, TrackingInputError
@@ -9,6 +10,7 @@ from .kalman import ConstantVelocityKalman, chi2_gate
 from .panoptic_fusion import PanopticFusionResult, fuse_panoptic
 from .registry import ASSOCIATIONS
 from .segments import segment_detections
+from .track_table import TrackTable
 from .tracker import PanopticTracker, TrackOutput, assign_track_ids, matches_of
 from .types import Detection, Track, TrackState
 
@@ -18,14 +20,17 @@ __all__ = [
     "CentroidKalmanAssociation",
     "ConstantVelocityKalman",
     "Detection",
+    "DetectionBatch",
     "EmbeddingAssociation",
     "EmbeddingMotionAssociation",
     "PanopticFusionResult",
     "PanopticTracker",
     "PointIoUAssociation",
     "Track",
+    "TrackBatch",
     "TrackOutput",
     "TrackState",
+    "TrackTable",
     "TrackerConfig",
     "TrackerConfigError",
     "TrackingError",
