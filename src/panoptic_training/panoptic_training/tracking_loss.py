@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from panoptic_perception.models import TrackingHead, batch_hard_triplet_loss
+from panoptic_perception.models import SweepContext, TrackingHead, UPFuseBatch, batch_hard_triplet_loss
 
 
 def gt_instance_masks(
@@ -41,10 +41,12 @@ def window_triplet_loss(
     thing_ids: tuple[int, ...],
     margin: float,
     min_points: int,
+    inputs: UPFuseBatch | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Triplet loss over a batch of frames (B, N, C) grouped into mini-sequences by ``window_of_frame`` (B,).
 
-    Returns the loss and the number of anchors it averages.
+    ``inputs``: the batch's model inputs, whose points and camera images a head with ``appearance_shape`` inputs
+    reads. Returns the loss and the number of anchors it averages.
     """
     thing_index = torch.full((max(thing_ids) + 1,), -1, dtype=torch.long)
     thing_index[list(thing_ids)] = torch.arange(len(thing_ids))
@@ -53,7 +55,11 @@ def window_triplet_loss(
         masks, keys, cls = gt_instance_masks(semantic[i], instance[i], valid[i], thing_ids, min_points)
         if keys.numel() == 0:
             continue
-        vectors.append(head.instance_vectors(point_features[i], masks, thing_index[cls]))
+        context = None
+        if inputs is not None:  # padded points are in no mask, so they are in no segment
+            context = SweepContext(inputs.point_xyz[i], inputs.images[i], inputs.K[i], inputs.T_cam_lidar[i],
+                                   inputs.camera_valid[i])
+        vectors.append(head.instance_vectors(point_features[i], masks, thing_index[cls], context))
         identities.append(keys + (int(window) << 40))
         frames.append(torch.full_like(keys, i))
         classes.append(cls)

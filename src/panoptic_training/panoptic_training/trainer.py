@@ -286,7 +286,7 @@ class Trainer:
         if self.windows:
             triplet, anchors = window_triplet_loss(
                 self._module().tracking_head, out.point_features, batch.semantic, batch.instance, inputs.point_valid,
-                self.frame_windows(), self.model_config.thing_class_ids, cfg.triplet_margin, cfg.triplet_min_points,
+                self.frame_windows(), self.model_config.thing_class_ids, cfg.triplet_margin, cfg.triplet_min_points, seen,
             )
             losses["loss_triplet"] = triplet
             losses["triplet_anchors"] = torch.tensor(float(anchors))
@@ -301,6 +301,7 @@ class Trainer:
         triplet, anchors = window_triplet_loss(
             self._module().tracking_head, out.point_features, batch.semantic, batch.instance, batch.inputs.point_valid,
             self.frame_windows(), self.model_config.thing_class_ids, cfg.triplet_margin, cfg.triplet_min_points,
+            batch.inputs,
         )
         return {"loss": cfg.triplet_weight * triplet, "loss_triplet": triplet, "triplet_anchors": torch.tensor(float(anchors))}
 

@@ -200,3 +200,18 @@ def test_identity_vectors_are_one_unit_vector_per_object_of_a_drive():
     np.testing.assert_array_equal(first[1], second[0])  # object 9
     assert np.linalg.norm(first[0] - first[1]) > 0.5
     assert not np.allclose(other[0].oracle_vectors[0], first[0])  # instance ids are per drive
+
+
+def test_the_joint_trainer_gives_an_appearance_head_the_batch_images(tiny_frames, tmp_path):
+    import csv
+
+    from panoptic_training.trainer import Trainer
+
+    config = load_config(TRACKING_CONFIG, [f"data.cache_dir={tiny_frames.data.cache_dir}", f"train.out_dir={tmp_path / 'run'}",
+                                           "train.steps=2", "model.architecture.tracking_inputs=appearance_shape"])
+    trainer = Trainer(config, progress=False)
+    assert trainer.model.tracking_head.inputs == "appearance_shape"
+    trainer.run()
+    with (tmp_path / "run" / "log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert all(float(r["triplet_anchors"]) > 0 and np.isfinite(float(r["loss_triplet"])) for r in rows)
