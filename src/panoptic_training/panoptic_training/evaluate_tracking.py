@@ -44,7 +44,7 @@ from panoptic_perception.models import (
     thing_slots,
 )
 from panoptic_perception.pipeline import thing_detections
-from panoptic_perception.tracking import PanopticTracker, TrackerConfig, assign_track_ids, matches_of
+from panoptic_perception.tracking import PanopticTracker, TrackerConfig, TrackerConfigError, assign_track_ids, matches_of
 
 from .config import DataConfig
 from .data import scene_for_seed
@@ -258,11 +258,37 @@ def score(sequences: Sequences, config: TrackerConfig, source: str, kind: str, m
             "pq_th": r.panoptic.pq_things, "ms_per_frame": float(np.mean(times)), "ms_p95": float(np.percentile(times, 95))}
 
 
-def evaluate(sequences: Sequences, min_points: int, progress: bool = False) -> list[dict[str, Any]]:
+def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``--set`` items ``[ASSOCIATION:]KEY=VALUE`` (VALUE as JSON, e.g. 10, 0.5, "euclidean") to {association: {key: value}};
+    without an association the key applies to every association. Checked against ``TrackerConfig``."""
+    out: dict[str, dict[str, Any]] = {a: {} for a in ASSOCIATIONS}
+    for item in items:
+        target, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected [ASSOCIATION:]KEY=VALUE")
+        association, _, key = target.rpartition(":")
+        if association and association not in ASSOCIATIONS:
+            raise ValueError(f"--set {item!r}: unknown association {association!r}; known: {ASSOCIATIONS}")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        for a in [association] if association else ASSOCIATIONS:
+            out[a][key] = parsed
+    for a, values in out.items():
+        TrackerConfig.from_dict({"association": a, **values}, "--set")
+    return out
+
+
+def evaluate(sequences: Sequences, min_points: int, progress: bool = False,
+             overrides: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every association on every detection source and scene kind: ``TrackerConfig`` defaults, ``overrides`` (per
+    association, see ``parse_overrides``) on top."""
     jobs = [(s, a, k) for s in ("model", "oracle") for a in ASSOCIATIONS for k in (*SCENES, "all")]
     rows = []
     for source, association, kind in tqdm(jobs, desc="trackers", disable=not progress):
-        row = score(sequences, TrackerConfig(association=association), source, kind, min_points)
+        config = TrackerConfig.from_dict({"association": association, **(overrides or {}).get(association, {})})
+        row = score(sequences, config, source, kind, min_points)
         if row is not None:
             rows.append(row)
     return rows
@@ -320,7 +346,7 @@ def markdown(rows: list[dict[str, Any]], goal_lines: list[tuple[str, bool, str]]
         "panoptic segment) are shared by the four associations, each with the ground-truth ego poses and the "
         f"`TrackerConfig` defaults (`embedding_motion`: `motion_metric` {cfg.motion_metric}, `motion_gate_m` "
         f"{cfg.motion_gate_m:g}, `embedding_weight` {cfg.embedding_weight:g}, chosen on validation drives, see \"Choosing "
-        "the weights\"). Oracle rows: ground-truth "
+        f"the weights\"){info['overrides']}. Oracle rows: ground-truth "
         "instances (score 1) as detections, association vectors pooled from the same network features under the "
         "ground-truth masks.",
         "",
@@ -393,13 +419,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="docs/tracking.md", help="markdown file whose evaluation section is replaced")
     parser.add_argument("--plot", default="docs/images/tracking_id_switches.png")
     parser.add_argument("--metrics-json", default="runs/eval/tracking_metrics.json")
+    parser.add_argument("--set", action="append", default=[], metavar="[ASSOCIATION:]KEY=VALUE",
+                        help="TrackerConfig value on top of the defaults, e.g. embedding_motion:reid_frames=10 (repeatable)")
     args = parser.parse_args(argv)
+    try:
+        overrides = parse_overrides(args.set)
+    except (ValueError, TrackerConfigError) as err:
+        parser.error(str(err))
     start = time.perf_counter()
     drives = recorded_drives(args, "test")
     if drives is None:
         return 2
     sequences, cached = drives
-    rows = evaluate(sequences, args.min_points, not args.no_progress)
+    rows = evaluate(sequences, args.min_points, not args.no_progress, overrides)
     goal_lines = goals(rows)
     wall = time.perf_counter() - start
     records = [r for _, recs in sequences.values() for r in recs]
@@ -412,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         "occluded_seeds": ", ".join(n for n, (k, _) in sequences.items() if k == "occlusion"),
         "fusion_ms": float(np.mean([r.fusion_ms for r in records])),
         "separation": vector_separation(sequences), "load": load_average(), "cached": cached, "drives": len(sequences),
+        "overrides": "".join(f"; `{a}` with " + ", ".join(f"`{k}` {v}" for k, v in values.items())
+                             for a, values in overrides.items() if values),
     }
     section = markdown(rows, goal_lines, info)
     write_section(Path(args.out), section)

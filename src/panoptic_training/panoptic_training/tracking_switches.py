@@ -2,8 +2,9 @@
 
 For every object (ground-truth class + instance) whose track ID changes between two of its observed frames:
 was it picked up by a track born in that frame (``new track``) or by an older one, and what had happened to
-its previous track (``removed``: no longer alive; ``missed``: alive but unmatched; ``took another``: matched
-to another object, a swap). Runs on the oracle detections of the NPZ records ``evaluate_tracking`` and
+its previous track (``removed``: no longer alive, ``removed tentative`` when it was never confirmed; ``missed``:
+alive but unmatched, i.e. the object was outside its gate; ``took another``: matched to another object, a swap).
+Runs on the oracle detections of the NPZ records ``evaluate_tracking`` and
 ``tune_tracking`` cache, with the ``TrackerConfig`` defaults of the association named.
 
     python -m panoptic_training.tracking_switches --association centroid_kalman --drives 'runs/eval/tracking_records/10*.npz'
@@ -28,6 +29,7 @@ def classify_switches(records: list[FrameRecord], config: TrackerConfig) -> tupl
     tracker = PanopticTracker.from_config(config)
     last: dict[tuple[int, int], int] = {}
     born: dict[int, int] = {}
+    confirmed: set[int] = set()
     kinds: Counter[str] = Counter()
     sizes = []
     for f, rec in enumerate(records):
@@ -37,6 +39,8 @@ def classify_switches(records: list[FrameRecord], config: TrackerConfig) -> tupl
         current = {}
         for o in outputs:
             born.setdefault(o.track_id, f)
+            if o.state.name == "CONFIRMED":
+                confirmed.add(o.track_id)
             if o.detection_index >= 0:
                 d = detections[o.detection_index]
                 current[(d.class_id, int(rec.gt_inst[d.point_indices[0]]))] = (o.track_id, d.point_indices.size)
@@ -44,7 +48,8 @@ def classify_switches(records: list[FrameRecord], config: TrackerConfig) -> tupl
         for key, (tid, size) in current.items():
             if key in last and last[key] != tid:
                 previous = last[key]
-                fate = "took another" if previous in owners else "missed" if previous in alive else "removed"
+                fate = "took another" if previous in owners else "missed" if previous in alive else \
+                    "removed" if previous in confirmed else "removed tentative"
                 kinds[f"{'new' if born[tid] == f else 'older'} track, previous {fate}"] += 1
                 sizes.append(size)
         last.update({k: tid for k, (tid, _) in current.items()})

@@ -9,6 +9,7 @@ from .errors import TrackerConfigError, TrackingError, TrackingInputError
 from .kalman import ConstantVelocityKalman, chi2_gate
 from .panoptic_fusion import PanopticFusionResult, fuse_panoptic
 from .registry import ASSOCIATIONS
+from .reid import Graveyard, ReIdentification
 from .segments import segment_detections
 from .track_table import TrackTable
 from .tracker import PanopticTracker, TrackOutput, assign_track_ids, matches_of
@@ -23,9 +24,11 @@ __all__ = [
     "DetectionBatch",
     "EmbeddingAssociation",
     "EmbeddingMotionAssociation",
+    "Graveyard",
     "PanopticFusionResult",
     "PanopticTracker",
     "PointIoUAssociation",
+    "ReIdentification",
     "Track",
     "TrackBatch",
     "TrackOutput",

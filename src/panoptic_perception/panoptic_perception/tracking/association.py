@@ -106,6 +106,7 @@ class EmbeddingAssociation(CostAssociation):
     """MOPT: cost = ||a_track - a_detection||_2, gated by class and by distance to the predicted centroid."""
 
     uses_embeddings = True
+    supports_reid = True  # vectors: the tracker may re-identify with them (TrackerConfig.reid_frames)
 
     def __init__(self, embedding_threshold: float = 1.0, gate_m: float = 2.0, gate_growth_m: float = 0.5) -> None:
         if embedding_threshold <= 0 or gate_m <= 0 or gate_growth_m < 0:

@@ -37,6 +37,13 @@ class TrackerConfig:
     gate_probability: float = 0.99  # centroid_kalman baseline, mahalanobis chi-square gate
     iou_voxel_m: float = 0.2  # point_iou baseline voxel size [m]
     min_iou: float = 0.1  # point_iou baseline: minimum voxel IoU of a match
+    # Re-identification (embedding and embedding_motion only; the baselines have no vectors): after the gated assignment,
+    # unmatched detections are matched by association-vector distance to unmatched live tracks and to tracks removed at
+    # most reid_frames ago (0 = off), same class, distance <= reid_threshold, centroid within reid_max_speed_mps x the
+    # time since the track was last seen of its last position. A match continues the old track ID.
+    reid_frames: int = 0
+    reid_threshold: float = 0.5  # max association-vector distance of a re-identification
+    reid_max_speed_mps: float = 15.0  # bound on how far an unseen object can have moved [m/s]
 
     def __post_init__(self) -> None:
         checks = [
@@ -48,6 +55,9 @@ class TrackerConfig:
             (1 <= self.max_lost <= self.n_t, "max_lost must be in [1, n_t] (a lost track must stay matchable)"),
             (self.moving_window >= 2, "moving_window must be >= 2"),
             (self.moving_speed_mps >= 0, "moving_speed_mps must be >= 0"),
+            (self.reid_frames >= 0, "reid_frames must be >= 0 (0 = no re-identification)"),
+            (self.reid_threshold > 0, "reid_threshold must be > 0"),
+            (self.reid_max_speed_mps > 0, "reid_max_speed_mps must be > 0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -140,6 +140,37 @@ class TrackTable:
             span_s = (self.position_ns[r, newest] - self.position_ns[r, oldest]) * 1e-9
             self.speed[r] = np.sqrt(np.sum(step * step, axis=1)) / span_s
 
+    @property
+    def last_position(self) -> np.ndarray:
+        """(T, 3) each track's filtered centroid at its last observation (tracking frame)."""
+        newest = (self.position_added - 1) % self.moving_window
+        return self.positions[np.arange(len(self)), newest]
+
+    def copy_rows(self, rows: np.ndarray) -> TrackTable:
+        """A new table holding copies of ``rows`` (in order)."""
+        out = TrackTable(self.embedding_window, self.moving_window)
+        for name in self._ARRAYS:
+            setattr(out, name, getattr(self, name)[rows])
+        out.last_points = [self.last_points[r] for r in rows.tolist()]
+        return out
+
+    def extend(self, other: TrackTable) -> np.ndarray:
+        """Append ``other``'s rows (a table of the same windows); returns their rows here."""
+        if (other.embedding_window, other.moving_window) != (self.embedding_window, self.moving_window):
+            raise TrackingInputError("TrackTable.extend: the tables keep windows of different lengths")
+        first = len(self)
+        if len(other):
+            mine, theirs = self.embedding.shape[1], other.embedding.shape[1]
+            if mine != theirs:  # one side must hold no vectors yet: it takes the other's dimension (else this raises)
+                if np.any(other.embedding_added > 0):
+                    self._embedding_dimension(theirs)
+                else:
+                    other._embedding_dimension(mine)
+            for name in self._ARRAYS:
+                setattr(self, name, np.concatenate([getattr(self, name), getattr(other, name)]))
+            self.last_points = self.last_points + list(other.last_points)
+        return np.arange(first, len(self))
+
     def keep(self, rows: np.ndarray) -> None:
         """Keep only ``rows`` (in order): the removed tracks leave the table."""
         for name in self._ARRAYS:

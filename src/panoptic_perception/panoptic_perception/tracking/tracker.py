@@ -22,6 +22,7 @@ from .config import TrackerConfig
 from .errors import TrackerConfigError, TrackingInputError
 from .kalman import ConstantVelocityKalman
 from .registry import ASSOCIATIONS
+from .reid import Graveyard, ReIdentification
 from .track_table import TrackTable
 from .types import Detection, Track, TrackState
 
@@ -69,7 +70,7 @@ class PanopticTracker:
     def __init__(self, association: Association, *, u_s: float = 0.5, n_t: int = 10, embedding_window: int = 3,
                  min_hits: int = 3, max_lost: int = 10, new_track_score: float = 0.6,
                  kalman: ConstantVelocityKalman | None = None, moving_speed_mps: float = 0.5,
-                 moving_window: int = 5) -> None:
+                 moving_window: int = 5, reid: ReIdentification | None = None) -> None:
         # Validation lives in TrackerConfig; building one checks the same ranges for direct construction.
         TrackerConfig(u_s=u_s, n_t=n_t, embedding_window=embedding_window, min_hits=min_hits, max_lost=max_lost,
                       new_track_score=new_track_score, moving_speed_mps=moving_speed_mps, moving_window=moving_window)
@@ -79,6 +80,13 @@ class PanopticTracker:
         self.kalman = kalman or ConstantVelocityKalman()
         self.moving_speed_mps, self.moving_window = moving_speed_mps, moving_window
         self.table = TrackTable(embedding_window, moving_window)
+        if reid is not None:
+            if not getattr(association, "supports_reid", False):
+                raise TrackerConfigError(f"re-identification needs a vector-based association, not "
+                                         f"{type(association).__name__}")
+            association.uses_embeddings = True  # the detections must carry vectors even where the cost ignores them
+        self.reid = reid
+        self.graveyard = Graveyard(embedding_window, moving_window)
         self._next_id = 1
         self._last_stamp_ns: int | None = None
         self._world: bool | None = None
@@ -87,11 +95,15 @@ class PanopticTracker:
     def from_config(cls, cfg: TrackerConfig) -> PanopticTracker:
         if cfg.association not in ASSOCIATIONS:
             raise TrackerConfigError(f"unknown association {cfg.association!r}; registered: {sorted(ASSOCIATIONS)}")
-        return cls(ASSOCIATIONS[cfg.association].from_config(cfg), u_s=cfg.u_s, n_t=cfg.n_t,
+        association = ASSOCIATIONS[cfg.association].from_config(cfg)
+        # Only the vector-based associations re-identify; the baselines ignore reid_frames (they have no vectors).
+        reid = ReIdentification(cfg.reid_frames, cfg.reid_threshold, cfg.reid_max_speed_mps) \
+            if cfg.reid_frames > 0 and getattr(association, "supports_reid", False) else None
+        return cls(association, u_s=cfg.u_s, n_t=cfg.n_t,
                    embedding_window=cfg.embedding_window, min_hits=cfg.min_hits, max_lost=cfg.max_lost,
                    new_track_score=cfg.new_track_score,
                    kalman=ConstantVelocityKalman(cfg.process_noise, cfg.measurement_noise),
-                   moving_speed_mps=cfg.moving_speed_mps, moving_window=cfg.moving_window)
+                   moving_speed_mps=cfg.moving_speed_mps, moving_window=cfg.moving_window, reid=reid)
 
     @property
     def tracks(self) -> list[Track]:
@@ -101,6 +113,7 @@ class PanopticTracker:
     def reset(self) -> None:
         """Drop all tracks and the time base; IDs keep counting so none is ever reused."""
         self.table = TrackTable(self.embedding_window, self.moving_window)
+        self.graveyard = Graveyard(self.embedding_window, self.moving_window)
         self._last_stamp_ns = None
         self._world = None
 
@@ -139,6 +152,10 @@ class PanopticTracker:
             table.state[rows[confirm]] = TrackState.CONFIRMED
             observed[rows] = cols
 
+        unmatched = result.unmatched_detections
+        if self.reid is not None:
+            observed, unmatched = self._reidentify(dets, unmatched, observed, stamp_ns)
+
         # Miss unmatched tracks
         missed = np.flatnonzero(observed < 0)
         table.misses[missed] += 1
@@ -146,7 +163,7 @@ class PanopticTracker:
         table.state[missed] = np.where(gone, TrackState.REMOVED, TrackState.LOST)
 
         # Start tracks from confident unmatched detections
-        born = result.unmatched_detections[dets.score[result.unmatched_detections] >= self.new_track_score]
+        born = unmatched[dets.score[unmatched] >= self.new_track_score]
         if born.size:
             if self._next_id + born.size - 1 > _MAX_TRACK_ID:
                 raise TrackingInputError("tracker: uint32 track IDs exhausted")
@@ -160,8 +177,33 @@ class PanopticTracker:
         outputs = self._outputs(T, observed, dets.num_points, keep)
         alive = np.flatnonzero(table.state != TrackState.REMOVED)
         if alive.size < len(table):
+            if self.reid is not None:
+                self.graveyard.bury(table, np.flatnonzero(table.state == TrackState.REMOVED))
             table.keep(alive)
         return outputs
+
+    def _reidentify(self, dets: DetectionBatch, unmatched: np.ndarray, observed: np.ndarray,
+                    stamp_ns: int) -> tuple[np.ndarray, np.ndarray]:
+        """Re-identification after the gated assignment: unmatched detections continue unmatched live tracks or
+        recently removed ones (brought back into the table) by vector distance. A re-identified track restarts its
+        Kalman state at the detection (its motion model lost it). Returns ``observed`` (rows added for the tracks
+        brought back) and the detections still unmatched."""
+        table, graveyard = self.table, self.graveyard
+        graveyard.age(self.reid.frames)
+        live, live_cols, buried, buried_cols = self.reid.match(table, np.flatnonzero(observed < 0), graveyard, dets,
+                                                                unmatched, stamp_ns)
+        if buried.size:
+            back = table.extend(graveyard.exhume(buried))
+            live, live_cols = np.concatenate([live, back]), np.concatenate([live_cols, buried_cols])
+            observed = np.concatenate([observed, np.full(back.size, -1, np.int64)])
+        if live.size:
+            table.mean[live], table.covariance[live] = self.kalman.initiate(dets.centroid[live_cols])
+            table.observe(live, dets, live_cols, stamp_ns)
+            table.hits[live] += 1
+            table.misses[live] = 0
+            table.state[live] = np.where(table.hits[live] >= self.min_hits, TrackState.CONFIRMED, TrackState.TENTATIVE)
+            observed[live] = live_cols
+        return observed, np.setdiff1d(unmatched, live_cols)
 
     def _check_frame(self, stamp_ns: int, T_world_lidar: np.ndarray | None) -> np.ndarray:
         if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
