@@ -44,7 +44,8 @@ class OdometryConfig:
     lidar_max_distance: float = 1.5  # [m] ICP correspondence gate
     lidar_min_range: float = 2.0  # [m] returns closer than this (the ego vehicle) are ignored
     lidar_fusion: bool = False  # also register every sweep and fuse it with the visual pose by their information
-    visual_information_scale: float = 1.0  # factor on the visual pose's information in the fusion (see docs/odometry.md)
+    visual_information_scale: float = 0.004  # factor on the visual pose's information in the fusion (see docs/odometry.md)
+    lidar_information_scale: float = 0.05  # factor on the ICP's information H / rmse^2 (fusion and LiDAR path)
 
     def __post_init__(self) -> None:
         for name, (_, value_range) in FIELDS.items():
@@ -101,4 +102,5 @@ FIELDS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "lidar_fusion": ("fuse scan-to-map ICP with every visual pose, weighted by their information", None),
     "visual_information_scale": ("factor on the visual pose's information (inverse BA covariance) in the LiDAR fusion",
                                  (1e-4, 1e4)),
+    "lidar_information_scale": ("factor on the scan-to-map ICP's information H / rmse^2 (fusion and LiDAR path)", (1e-4, 1e4)),
 }

@@ -6,8 +6,8 @@ ICP pose (the visual pull), and each source's normalised estimation error square
 ``NEES = e^T L e`` with ``e = Log(T_cond^-1 T_source)``, ``T_cond`` the true pose given the previous fused
 pose (previous fused pose times the true step). A calibrated 6-dof information has mean NEES 6; the
 scale that makes it so is ``6 / mean NEES``. Each run is repeated with the visual information scaled by
-``OdometryConfig.visual_information_scale``. Meant for validation-split seeds (the test seeds are for the
-evaluation only).
+``OdometryConfig.visual_information_scale`` (``--scales``; ``--lidar-scale`` sets the ICP's). Meant for
+validation-split seeds (the test seeds are for the evaluation only).
 
     python -m panoptic_perception.odometry.fusion_calibration --scenarios high static --seeds 1000 --frames 20
 """
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--rig", default="hdl64-front")
     ap.add_argument("--scales", nargs="+", type=float, default=[1.0, 0.3, 0.1, 0.03])
+    ap.add_argument("--lidar-scale", type=float, default=1.0, help="OdometryConfig.lidar_information_scale")
     ap.add_argument("--methods", nargs="+", default=["pvo", "no-panoptic"], choices=["pvo", "no-panoptic"])
     ap.add_argument("--out", type=Path, default=Path("out/fusion_calibration.json"))
     args = ap.parse_args(argv)
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             frames, rig = make_sequence(scenario, seed, args.frames, args.rig)
             for method in args.methods:
                 for scale in args.scales:
-                    config = OdometryConfig(lidar_fusion=True, panoptic=method == "pvo", visual_information_scale=scale)
+                    config = OdometryConfig(lidar_fusion=True, panoptic=method == "pvo", visual_information_scale=scale,
+                                            lidar_information_scale=args.lidar_scale)
                     row = run(frames, rig, config)
                     row.update(scenario=scenario, seed=seed, method=method, scale=scale, summary=summary(row["frames"]))
                     results.append(row)

@@ -219,14 +219,25 @@ class VisualWindow:
 
     def _covariance(self, poses: torch.Tensor, disps: torch.Tensor, pb: BAProblem, w: torch.Tensor,
                     valid: torch.Tensor) -> np.ndarray:
-        """Marginal covariance of the new pose: sigma^2 (S^-1) block, sigma^2 from the weighted residuals."""
-        system = schur_system(poses, disps, pb)
-        coords, _, _ = projective_transform(poses, disps, self.K, pb.ii, pb.jj, jacobian=False)
-        chi2 = float((w * (pb.target - coords) ** 2).sum())
-        dof = max(float(w.sum()) - system.S.shape[0], 1.0)
-        S = system.S.double()
-        cov = torch.linalg.inv(S)[-6:, -6:] * (chi2 / dof)
-        return (0.5 * (cov + cov.T)).numpy()
+        return pose_covariance(poses, disps, self.K, pb, w)
+
+
+def pose_covariance(poses: torch.Tensor, disps: torch.Tensor, K: torch.Tensor, pb: BAProblem, w: torch.Tensor) -> np.ndarray:
+    """Marginal covariance of the last pose: sigma^2 (S^-1) block, sigma^2 from the weighted residuals.
+
+    sigma^2 = chi2 / (n_eff - p) with Kish's effective number of observations n_eff = (sum w)^2 / sum w^2, so
+    the covariance does not change when all weights are scaled alike. Dividing by sum(w) did: the baseline's
+    unboosted weights are about e^-12, sum(w) fell below the pose count and the clamp to one degree of freedom
+    made its covariance hundreds of times too large (NEES on validation frames, docs/odometry.md)."""
+    system = schur_system(poses, disps, pb)
+    coords, _, _ = projective_transform(poses, disps, K, pb.ii, pb.jj, jacobian=False)
+    chi2 = float((w.double() * (pb.target - coords).double() ** 2).sum())
+    w64 = w.double()
+    n_eff = float(w64.sum() ** 2 / (w64**2).sum().clamp(min=1e-300))
+    dof = max(n_eff - system.S.shape[0], 1.0)
+    S = system.S.double()
+    cov = torch.linalg.inv(S)[-6:, -6:] * (chi2 / dof)
+    return (0.5 * (cov + cov.T)).numpy()
 
 
 def _plain(pose: torch.Tensor) -> torch.Tensor:

@@ -97,3 +97,25 @@ def test_dense_ba_raises_when_no_pose_is_fixed(scene):
     ii, jj, target, weight = _truth(scene)
     with pytest.raises(OdometryInputError, match="t0"):
         dense_ba(scene.poses, scene.disps, BAProblem(scene.intrinsics, ii, jj, target, weight, t0=0))
+
+
+def test_pose_covariance_is_sigma2_inverse_schur_and_does_not_change_when_all_weights_are_scaled(scene):
+    """Weights are relative: scaled by 1e-5 (the baseline's unboosted level) the covariance must stay put."""
+    from panoptic_perception.odometry.dense_ba import schur_system
+    from panoptic_perception.odometry.visual_window import pose_covariance
+
+    ii, jj, target, weight = _truth(scene)
+    gen = torch.Generator().manual_seed(3)
+    target = target + 0.3 * torch.randn(target.shape, generator=gen, dtype=DT)  # 0.3 px noise
+    problem = BAProblem(scene.intrinsics, ii, jj, target, weight, t0=2)  # two fixed poses pin the scale
+    cov = pose_covariance(scene.poses, scene.disps, scene.intrinsics, problem, weight)
+    coords, _, _ = projective_transform(scene.poses, scene.disps, scene.intrinsics, ii, jj, jacobian=False)
+    S = schur_system(scene.poses, scene.disps, problem).S
+    n = float(weight.sum())
+    sigma2 = float((weight * (target - coords) ** 2).sum()) / (n - S.shape[0])  # uniform 0/1 weights: n_eff = n
+    assert sigma2 == pytest.approx(0.09, rel=0.1)
+    expected = torch.linalg.inv(S)[-6:, -6:] * sigma2
+    assert torch.allclose(torch.from_numpy(cov), 0.5 * (expected + expected.T), rtol=1e-6)
+    scaled = BAProblem(scene.intrinsics, ii, jj, target, 1e-5 * weight, t0=2)
+    assert torch.allclose(torch.from_numpy(pose_covariance(scene.poses, scene.disps, scene.intrinsics, scaled, 1e-5 * weight)),
+                          torch.from_numpy(cov), rtol=1e-3)  # the absolute damping (ep, eta) is all that differs

@@ -125,7 +125,9 @@ def test_config_rejects_out_of_range_values():
     for bad in (0.0, -1.0, 2e4):
         with pytest.raises(OdometryInputError, match="visual_information_scale"):
             OdometryConfig(visual_information_scale=bad)
-    assert OdometryConfig().visual_information_scale == 1.0
+    for bad in (0.0, 1e5):
+        with pytest.raises(OdometryInputError, match="lidar_information_scale"):
+            OdometryConfig(lidar_information_scale=bad)
 
 
 class _FixedICP:
@@ -138,26 +140,50 @@ class _FixedICP:
         return self.result, None
 
 
-@pytest.mark.parametrize("scale", [1.0, 1 / 3, 0.05])
-def test_lidar_fusion_weights_the_visual_information_by_its_scale(scale):
-    """With body informations s*I (visual) and I (ICP) the fused pose lies 1/(1+s) of the way to the ICP pose."""
+def _fuse_fixed(d: np.ndarray, visual_information: float, lidar_information: float, **config):
+    """Fuse a visual pose with an ICP pose Exp(d) away whose body informations are multiples of the identity."""
     from panoptic_perception.odometry.lidar_registration import ICPResult
 
-    d = np.array([0.02, -0.01, 0.005, 0.001, -0.002, 0.003])
     T_visual = motion.exp(np.array([3.0, 1.0, 0.2, 0.0, 0.0, 0.4]))
     T_icp = T_visual @ motion.exp(d)
     rmse = 0.02
     Ad_inv = np.linalg.inv(motion.adjoint(T_icp))
-    H = rmse**2 * Ad_inv.T @ Ad_inv  # so that the body information Ad^T H Ad / rmse^2 is the identity
-    stage = PanopticOdometry(OdometryConfig(visual_information_scale=scale))
+    H = lidar_information * rmse**2 * Ad_inv.T @ Ad_inv  # so that the body information Ad^T H Ad / rmse^2 is lidar_information I
+    stage = PanopticOdometry(OdometryConfig(**config))
     stage.lidar = _FixedICP(ICPResult(T=T_icp, iterations=3, converged=True, inliers=100, rmse=rmse, information=H))
-    fused, cov, sources, info = stage._fuse_lidar(T_visual, np.eye(6), np.zeros((1, 3)), np.zeros(1, bool), None,
-                                                   np.zeros(6), None)
-    np.testing.assert_allclose(motion.log(np.linalg.inv(T_visual) @ fused), d / (1 + scale), atol=1e-9)
+    fused, cov, sources, info = stage._fuse_lidar(T_visual, np.eye(6) / visual_information, np.zeros((1, 3)),
+                                                   np.zeros(1, bool), None, np.zeros(6), None)
+    assert set(sources) == {"visual", "icp"}
+    return motion.log(np.linalg.inv(T_visual) @ fused), cov, info
+
+
+@pytest.mark.parametrize("scale", [1.0, 1 / 3, 0.05])
+def test_lidar_fusion_weights_the_visual_information_by_its_scale(scale):
+    """Body informations s*I (visual) and I (ICP), a consistent innovation: the fused pose lies 1/(1+s) of the way
+    to the ICP pose."""
+    d = np.array([0.02, -0.01, 0.005, 0.001, -0.002, 0.003])
+    xi, cov, info = _fuse_fixed(d, 1.0, 1.0, visual_information_scale=scale, lidar_information_scale=1.0)
+    np.testing.assert_allclose(xi, d / (1 + scale), atol=1e-9)
     np.testing.assert_allclose(info["visual"], scale * np.eye(6), atol=1e-12)
     np.testing.assert_allclose(info["icp"], np.eye(6), atol=1e-6)
     np.testing.assert_allclose(cov, np.eye(6) / (1 + scale), atol=1e-6)
-    assert set(sources) == {"visual", "icp"}
+    xi, _, info = _fuse_fixed(d, 1.0, 1.0, visual_information_scale=1.0, lidar_information_scale=scale)
+    np.testing.assert_allclose(xi, d * scale / (1 + scale), atol=1e-9)
+    np.testing.assert_allclose(info["icp"], scale * np.eye(6), atol=1e-6)
+
+
+def test_lidar_fusion_inflates_the_visual_covariance_when_the_two_poses_disagree_beyond_it():
+    """Informations 1e6 I each: a 2 cm disagreement is q = |d|^2 / (2e-6) = 211 joint sigmas^2, so the visual information
+    is scaled by 6 / q and the fused pose lands 1 / (1 + 6 / q) of the way to the ICP pose (not half-way)."""
+    d = np.array([0.02, 0.0, 0.0, 0.0, 0.0, np.radians(0.3)])
+    q = float(d @ d) * 1e6 / 2
+    assert q > 6
+    xi, _, info = _fuse_fixed(d, 1e6, 1e6, visual_information_scale=1.0, lidar_information_scale=1.0)
+    np.testing.assert_allclose(info["visual"], 1e6 * 6 / q * np.eye(6), rtol=1e-6)
+    np.testing.assert_allclose(xi, d / (1 + 6 / q), atol=1e-9)
+    small = d / 1e3  # q = 2e-4: consistent, no inflation, half-way
+    xi, _, info = _fuse_fixed(small, 1e6, 1e6, visual_information_scale=1.0, lidar_information_scale=1.0)
+    np.testing.assert_allclose(xi, small / 2, atol=1e-12)
 
 
 def test_rasterize_keeps_the_nearest_point_per_pixel_and_fills_small_holes():
