@@ -6,11 +6,14 @@ detections; the ID switches of the oracle runs are classified (``tracking_switch
 was removed, tentative or confirmed; a new track while the old one was alive but outside its gate; a swap).
 Chosen per association: the highest oracle sPTQ over all validation drives, ties (< 0.01 points) to fewer oracle ID
 switches, then to re-identification off, fewer frames, the smaller threshold and speed. ``--identity`` replaces the
-oracle vectors by one random unit vector per object (``tracking_ceiling``): what re-identification could gain at most.
+oracle vectors by one random unit vector per object (``tracking_ceiling``): what re-identification could gain at most;
+``--constant`` by one unit vector for every object (vectors that tell nothing apart): what it gains by class, reach and
+life cycle alone, without the vectors.
 
     python -m panoptic_training.tune_reid --section shipped
     python -m panoptic_training.tune_reid --model runs/tracking_head_appearance/model --section appearance
     python -m panoptic_training.tune_reid --identity --section identity
+    python -m panoptic_training.tune_reid --constant --section constant
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from panoptic_perception.tracking import TrackerConfig
@@ -35,12 +39,23 @@ from .tracking_ceiling import identity_vectors
 from .tracking_switches import classify_switches
 
 FRAMES = (5, 10, 20)
-THRESHOLDS = (0.25, 0.5, 1.0)
-SPEEDS_MPS = (10.0, 20.0)
+THRESHOLDS = (0.25, 0.5, 1.0, 1.5, 2.0)  # unit vectors: 2.0 admits every pair, the vectors only rank them
+SPEEDS_MPS = (10.0, 20.0, 30.0)
 TIE = 1e-4  # sPTQ differences below 0.01 points are ties
 KINDS = ("new track, previous removed tentative", "new track, previous removed", "new track, previous missed",
          "new track, previous took another", "older track, previous removed", "older track, previous removed tentative",
          "older track, previous missed", "older track, previous took another")
+
+
+def constant_vectors(sequences: Sequences, dim: int = 32) -> None:
+    """Every oracle and predicted instance gets the same unit vector: the vectors tell no two objects apart."""
+    vector = np.zeros(dim, np.float32)
+    vector[0] = 1.0
+    for _, records in sequences.values():
+        for rec in records:
+            rec.oracle_vectors = np.tile(vector, (len(rec.oracle_classes), 1))
+            if rec.pred_vectors is not None:
+                rec.pred_vectors = np.tile(vector, (len(rec.pred_vectors), 1))
 
 
 def grid(association: str) -> list[TrackerConfig]:
@@ -81,7 +96,8 @@ def markdown(section: str, results: list[dict[str, Any]], chosen: dict[str, dict
     start, end = f"<!-- tracking-reid-{section}:start -->", f"<!-- tracking-reid-{section}:end -->"
     lines = [start, "", f"Reproduce: `{info['command']}` ({info['wall_s']:.0f} s wall, 2-core CPU dev machine, no GPU, load "
              f"average {info['load']} at the end). Validation drives {info['seeds']}, model `{info['model']}`"
-             f"{', identity vectors (a perfect head)' if info['identity'] else ''}.", "",
+             f"{', identity vectors (a perfect head)' if info['identity'] else ''}"
+             f"{', one vector for every object (vectors that tell nothing apart)' if info['constant'] else ''}.", "",
              "| association | reid_frames | reid_threshold | reid_max_speed_mps | model sPTQ | model ID sw. (occl.) "
              "| oracle sPTQ | oracle sPTQ_th | oracle ID sw. | oracle ID sw. (occl.) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -108,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_drive_arguments(parser, "val", first=0, threads=1)
     parser.add_argument("--identity", action="store_true", help="oracle vectors: one random unit vector per object")
+    parser.add_argument("--constant", action="store_true", help="every instance the same vector (ablation)")
     parser.add_argument("--section", required=True, help="name of the docs section (markers tracking-reid-NAME)")
     parser.add_argument("--out", default="docs/tracking.md")
     parser.add_argument("--json", default=None, help="default runs/eval/tracking_reid_SECTION.json")
@@ -117,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     if drives is None:
         return 2
     sequences, _ = drives
+    if args.identity and args.constant:
+        parser.error("--identity and --constant exclude each other")
     if args.identity:
         identity_vectors(sequences)
+    if args.constant:
+        constant_vectors(sequences)
     configs = [c for a in PROPOSED for c in grid(a)]
     results = [evaluate(sequences, c, args.min_points) for c in tqdm(configs, desc="re-identification", disable=args.no_progress)]
     chosen = {a: choose([r for r in results if r["association"] == a]) for a in PROPOSED}
@@ -130,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds["centroid_kalman"] = dict(switch_kinds(sequences, TrackerConfig(association="centroid_kalman")))
     wall = time.perf_counter() - start
     info = {"command": "python -m panoptic_training.tune_reid " + shlex.join(argv if argv is not None else sys.argv[1:]),
-            "wall_s": wall, "load": load_average(), "model": args.model, "identity": args.identity,
+            "wall_s": wall, "load": load_average(), "model": args.model, "identity": args.identity, "constant": args.constant,
             "seeds": ", ".join(f"{n} ({k})" for n, (k, _) in sequences.items())}
     write_section(Path(args.out), markdown(args.section, results, chosen, kinds, info),
                   f"<!-- tracking-reid-{args.section}:start -->", f"<!-- tracking-reid-{args.section}:end -->")
