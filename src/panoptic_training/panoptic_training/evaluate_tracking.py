@@ -444,8 +444,9 @@ def main(argv: list[str] | None = None) -> int:
         "occluded_seeds": ", ".join(n for n, (k, _) in sequences.items() if k == "occlusion"),
         "fusion_ms": float(np.mean([r.fusion_ms for r in records])),
         "separation": vector_separation(sequences), "load": load_average(), "cached": cached, "drives": len(sequences),
-        "overrides": "".join(f"; `{a}` with " + ", ".join(f"`{k}` {v}" for k, v in values.items())
-                             for a, values in overrides.items() if values),
+        "overrides": "; on top of them (`--set`): " + "; ".join(
+            f"`{a}` with " + ", ".join(f"`{k}` {v}" for k, v in values.items()) for a, values in overrides.items() if values)
+        if any(overrides.values()) else "",
     }
     section = markdown(rows, goal_lines, info)
     write_section(Path(args.out), section)
