@@ -173,7 +173,7 @@ def test_lidar_fusion_weights_the_visual_information_by_its_scale(scale):
 
 
 def test_lidar_fusion_inflates_the_visual_covariance_when_the_two_poses_disagree_beyond_it():
-    """Informations 1e6 I each: a 2 cm disagreement is q = |d|^2 / (2e-6) = 211 joint sigmas^2, so the visual information
+    """Informations 1e6 I each: a 2 cm / 0.3 deg disagreement is q = |d|^2 / 2e-6 = 214, so the visual information
     is scaled by 6 / q and the fused pose lands 1 / (1 + 6 / q) of the way to the ICP pose (not half-way)."""
     d = np.array([0.02, 0.0, 0.0, 0.0, 0.0, np.radians(0.3)])
     q = float(d @ d) * 1e6 / 2
