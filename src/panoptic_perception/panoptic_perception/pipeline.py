@@ -11,6 +11,7 @@ LiDAR path; the result says which cameras contributed and why a frame ran degrad
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,6 +230,14 @@ class PerceptionPipeline:
         # the configured association decides (embedding_motion with vector weight 0 reads no vectors, so the head's
         # pooling is skipped: 1-2 ms per sweep)
         fusion = FusionStage.from_config(config.fusion, association_vectors=tracker.association.uses_embeddings)
+        if tracker.reid is not None and not fusion.has_association \
+                and not getattr(tracker.association, "cost_reads_vectors", True):
+            # Re-identification is an add-on of an association that tracks without vectors: a model without the head
+            # tracks without it instead of failing (as with reid_frames 0).
+            logging.getLogger(__name__).warning(
+                "%s has no tracking head: re-identification (tracking.reid_frames %d) is off", config.fusion.model_dir,
+                config.tracking.reid_frames)
+            tracker = PanopticTracker.from_config(dataclasses.replace(config.tracking, reid_frames=0))
         if tracker.association.uses_embeddings and not fusion.has_association:
             raise PipelineConfigError(f"tracking.association {config.tracking.association!r} needs a fusion model with the "
                                       f"MOPT tracking head; "

@@ -107,6 +107,7 @@ class EmbeddingAssociation(CostAssociation):
 
     uses_embeddings = True
     supports_reid = True  # vectors: the tracker may re-identify with them (TrackerConfig.reid_frames)
+    cost_reads_vectors = True  # its cost itself needs the vectors (re-identification aside)
 
     def __init__(self, embedding_threshold: float = 1.0, gate_m: float = 2.0, gate_growth_m: float = 0.5) -> None:
         if embedding_threshold <= 0 or gate_m <= 0 or gate_growth_m < 0:

@@ -46,7 +46,7 @@ class EmbeddingMotionAssociation(CostAssociation):
                                      f"gate_m > 0, gate_growth_m >= 0; got {embedding_weight}, {embedding_threshold}, "
                                      f"{gate_m}, {gate_growth_m}")
         self.weight = float(embedding_weight)
-        self.uses_embeddings = self.weight > 0
+        self.uses_embeddings = self.cost_reads_vectors = self.weight > 0  # re-identification may set uses_embeddings
         self.metric = motion_metric
         self.embedding_threshold = float(embedding_threshold)
         self.chi2 = chi2_gate(3, gate_probability)

@@ -93,3 +93,23 @@ def test_an_association_that_reads_no_vectors_leaves_the_head_out_and_tracks_the
         a, b = without.process(frame.sensor, frame.T_world_lidar), plain.process(frame.sensor, frame.T_world_lidar)
         np.testing.assert_array_equal(a.cloud.instance_id, b.cloud.instance_id)
         assert a.tracks and b.tracks
+
+
+def test_re_identification_runs_the_head_and_is_dropped_with_a_warning_for_a_model_without_one(head_model_dir, tiny_upfuse_dir,
+                                                                                             frames, caplog):
+    def reid(model_dir):
+        config = config_for(model_dir, frames, "embedding_motion")  # vector weight 0: the cost reads no vectors
+        return dataclasses.replace(config, tracking=dataclasses.replace(config.tracking, reid_frames=10))
+
+    with_head = PerceptionPipeline.from_config(reid(head_model_dir))
+    assert with_head.tracker.reid is not None and with_head.fusion.runner.tracking_head is not None
+    assert with_head.process(frames[0].sensor, frames[0].T_world_lidar).tracks
+    with caplog.at_level("WARNING"):
+        without_head = PerceptionPipeline.from_config(reid(tiny_upfuse_dir))
+    assert without_head.tracker.reid is None and not without_head.tracker.association.uses_embeddings
+    assert "re-identification (tracking.reid_frames 10) is off" in caplog.text
+    # an association whose cost reads the vectors still needs the head
+    weighted = reid(tiny_upfuse_dir)
+    with pytest.raises(PipelineConfigError, match="tracking head"):
+        PerceptionPipeline.from_config(dataclasses.replace(
+            weighted, tracking=dataclasses.replace(weighted.tracking, embedding_weight=0.5)))
