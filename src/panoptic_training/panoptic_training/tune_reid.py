@@ -120,6 +120,36 @@ def markdown(section: str, results: list[dict[str, Any]], chosen: dict[str, dict
     return "\n".join(lines)
 
 
+def plot_kinds(kinds: dict[str, dict[str, int]], path: Path) -> None:
+    """Stacked bars: the oracle ID switches of each run by kind (tentative track removed, confirmed removed, outside the
+    gate, swaps, another older track)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = {"new track after a removed tentative track": ("new track, previous removed tentative",),
+              "new track after a removed confirmed track": ("new track, previous removed",),
+              "outside the gate (old track alive)": ("new track, previous missed",),
+              "swap": ("new track, previous took another", "older track, previous took another"),
+              "another older track": ("older track, previous removed", "older track, previous removed tentative",
+                                      "older track, previous missed")}
+    runs = list(kinds)
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    left = np.zeros(len(runs))
+    for label, members in groups.items():
+        values = np.array([sum(kinds[r].get(m, 0) for m in members) for r in runs], dtype=float)
+        ax.barh(runs, values, left=left, label=label)
+        left += values
+    ax.invert_yaxis()
+    ax.set_xlabel("ID switches (tracking_switches), oracle detections, validation drives")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_drive_arguments(parser, "val", first=0, threads=1)
@@ -127,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--constant", action="store_true", help="every instance the same vector (ablation)")
     parser.add_argument("--section", required=True, help="name of the docs section (markers tracking-reid-NAME)")
     parser.add_argument("--out", default="docs/tracking.md")
+    parser.add_argument("--plot", type=Path, default=None, help="PNG of the switch kinds per run")
     parser.add_argument("--json", default=None, help="default runs/eval/tracking_reid_SECTION.json")
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -155,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             "seeds": ", ".join(f"{n} ({k})" for n, (k, _) in sequences.items())}
     write_section(Path(args.out), markdown(args.section, results, chosen, kinds, info),
                   f"<!-- tracking-reid-{args.section}:start -->", f"<!-- tracking-reid-{args.section}:end -->")
+    if args.plot is not None:
+        plot_kinds(kinds, args.plot)
     out_json = Path(args.json or f"runs/eval/tracking_reid_{args.section}.json")
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps({"results": results, "chosen": chosen, "kinds": kinds, "info": info}, indent=2,
