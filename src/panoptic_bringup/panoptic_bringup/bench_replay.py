@@ -86,7 +86,7 @@ class LatencyProbe:
         from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
         from panoptic_msgs.msg import PipelineStatus
-        from panoptic_perception.ros.qos import OUTPUT_QOS, qos_from_name
+        from panoptic_perception.ros.qos import qos_from_name
 
         self.frames: dict[int, FrameRecord] = {}
         self.last_status: Any = None
@@ -98,7 +98,10 @@ class LatencyProbe:
         self._lock = threading.Lock()
         # Raw: only the stamp is read, the stack's process does not pay for a second deserialisation.
         node.create_subscription(PointCloud2, "lidar/points", self._on_input, qos_from_name("reliable"), raw=True)
-        node.create_subscription(PointCloud2, "perception/panoptic_points", self._on_points, OUTPUT_QOS, raw=True)
+        # Deeper than the outputs' keep-last 1: two clouds published back to back (the two-stage node catching up)
+        # would otherwise replace one another in the probe's queue before it takes them.
+        node.create_subscription(PointCloud2, "perception/panoptic_points", self._on_points, qos_from_name("reliable"),
+                                 raw=True)
         # Also a reader of every camera topic, so that the player waits for two readers (node and probe) on each.
         for name in cameras:
             for msg_type, topic in ((Image, f"cameras/{name}/image"), (CameraInfo, f"cameras/{name}/camera_info")):
