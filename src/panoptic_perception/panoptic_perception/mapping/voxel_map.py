@@ -241,7 +241,6 @@ class VoxelMap:
             parts.append(part)
         return merge_columns(parts)
 
-
     def occupied(self, instance_alias: dict[int, int] | None = None) -> dict[str, np.ndarray]:
         """Occupied voxels (log-odds > 0) of memory and spilled blocks, sorted by key: ``keys``, ``class_id``
         (histogram argmax), ``instance`` (merged ids resolved through ``instance_alias``), ``logodds``."""
