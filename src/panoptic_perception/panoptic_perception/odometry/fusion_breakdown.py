@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import motion
 from .config import OdometryConfig
 from .evaluate import SCENARIOS, gt_inputs, make_sequence, scores
+from .fusion_calibration import conditional_error
 from .visual_odometry import PanopticOdometry
 
 
 def step_errors(previous: np.ndarray, current: np.ndarray, true_previous: np.ndarray, true_current: np.ndarray) -> np.ndarray:
     """(6,) error of the step previous -> current against the true step: [x, y, z] [m], [rx, ry, rz] [deg]."""
-    xi = motion.log(np.linalg.inv(np.linalg.inv(true_previous) @ true_current) @ (np.linalg.inv(previous) @ current))
+    xi = conditional_error(previous, current, true_previous, true_current)
     return np.concatenate([xi[:3], np.degrees(xi[3:])])
 
 
