@@ -230,8 +230,7 @@ class PerceptionPipeline:
         # the configured association decides (embedding_motion with vector weight 0 reads no vectors, so the head's
         # pooling is skipped: 1-2 ms per sweep)
         fusion = FusionStage.from_config(config.fusion, association_vectors=tracker.association.uses_embeddings)
-        if tracker.reid is not None and not fusion.has_association \
-                and not getattr(tracker.association, "cost_reads_vectors", True):
+        if tracker.reid is not None and not fusion.has_association and not tracker.association.cost_reads_vectors:
             # Re-identification is an add-on of an association that tracks without vectors: a model without the head
             # tracks without it instead of failing (as with reid_frames 0).
             logging.getLogger(__name__).warning(

@@ -89,6 +89,8 @@ class CostAssociation:
 
     uses_points = False
     uses_embeddings = False  # needs Detection.embedding (a network with the MOPT tracking head)
+    cost_reads_vectors = False  # its cost itself reads the vectors (re-identification aside)
+    supports_reid = False  # the tracker may re-identify with its vectors (TrackerConfig.reid_frames)
     max_cost: float
 
     def cost_matrix(self, tracks: Tracks, detections: Detections) -> np.ndarray:
@@ -105,9 +107,7 @@ class CostAssociation:
 class EmbeddingAssociation(CostAssociation):
     """MOPT: cost = ||a_track - a_detection||_2, gated by class and by distance to the predicted centroid."""
 
-    uses_embeddings = True
-    supports_reid = True  # vectors: the tracker may re-identify with them (TrackerConfig.reid_frames)
-    cost_reads_vectors = True  # its cost itself needs the vectors (re-identification aside)
+    uses_embeddings = cost_reads_vectors = supports_reid = True
 
     def __init__(self, embedding_threshold: float = 1.0, gate_m: float = 2.0, gate_growth_m: float = 0.5) -> None:
         if embedding_threshold <= 0 or gate_m <= 0 or gate_growth_m < 0:

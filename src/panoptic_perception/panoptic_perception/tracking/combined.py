@@ -33,8 +33,7 @@ MOTION_METRICS = ("euclidean", "mahalanobis")
 class EmbeddingMotionAssociation(CostAssociation):
     """Cost = gate-normalised motion cost + ``embedding_weight`` x association-vector distance."""
 
-    uses_embeddings = True
-    supports_reid = True  # vectors: the tracker may re-identify with them (TrackerConfig.reid_frames)
+    uses_embeddings = supports_reid = True
 
     def __init__(self, embedding_weight: float = 1.0, motion_metric: str = "mahalanobis", embedding_threshold: float = 1.0,
                  gate_probability: float = 0.99, gate_m: float = 2.0, gate_growth_m: float = 0.5,
