@@ -12,19 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-
-
-def session(path: Path, threads: int) -> Any:
-    """An ONNX Runtime CPU session as the node's backend opens it."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from panoptic_datasets.sources import SyntheticSource
     from panoptic_datasets.world import make_rig
+    from panoptic_perception.inference.backend import OnnxRuntimeBackend
     from panoptic_perception.models.upfuse import collate
     from panoptic_perception.pipeline import FusionConfig, PerceptionPipeline, PipelineConfig
 
@@ -52,23 +42,23 @@ def main(argv: list[str] | None = None) -> int:
     inputs = [fusion.runner.inputs(collate([torch.from_numpy(f.sensor.points)], fusion.runner.config.range_spec,
                                            *fusion._camera_tensors(f.sensor)))
               for f in SyntheticSource.from_names(args.seed, args.rig, args.frames)]
-    before, after = session(args.before, args.threads), session(args.after, args.threads)
-    names = [o.name for o in before.get_outputs()]
-    if names != [o.name for o in after.get_outputs()]:
-        raise SystemExit(f"the graphs' outputs differ: {names} vs {[o.name for o in after.get_outputs()]}")
+    # As the node runs them (CPU, all graph optimisations)
+    before, after = (OnnxRuntimeBackend(p, intra_op_threads=args.threads, use_gpu=False) for p in (args.before, args.after))
+    names = list(before.output_names)
+    if names != list(after.output_names):
+        raise SystemExit(f"the graphs' outputs differ: {names} vs {list(after.output_names)}")
     differing = set()
     for x in inputs:
-        for name, a, b in zip(names, before.run(names, x), after.run(names, x), strict=True):
-            if not np.array_equal(a, b):
-                differing.add(name)
+        a, b = before.run(x), after.run(x)
+        differing |= {name for name in names if not np.array_equal(a[name], b[name])}
     print(f"{len(inputs)} sweeps of {args.rig} (seed {args.seed}); outputs {names}")
     print("bit-identical" if not differing else f"DIFFERENT: {sorted(differing)}")
     ms: dict[str, list[float]] = {"before": [], "after": []}
     for _ in range(args.repeats):
         for x in inputs:
-            for label, s in (("before", before), ("after", after)):
+            for label, backend in (("before", before), ("after", after)):
                 start = time.perf_counter()
-                s.run(names, x)
+                backend.run(x)
                 ms[label].append((time.perf_counter() - start) * 1e3)
     paired = np.array(ms["before"]) - np.array(ms["after"])
     print(f"median ms: before {np.median(ms['before']):.1f}, after {np.median(ms['after']):.1f}, "
