@@ -139,18 +139,21 @@ def observations(rows: dict[str, dict[str, Any]], max_drift: float) -> list[str]
     """What the camera changes, read from the rows (PQ points), to put the goals in context."""
     pq = {k: 100 * v["pq"] for k, v in rows.items()}
     drift_lc, drift_cat = pq["LC"] - pq[f"LC drift {max_drift:g}°"], pq["concat"] - pq[f"concat drift {max_drift:g}°"]
-    return [
+    lines = [
         "How much each fusion uses the camera (measured, PQ points):",
         "",
         f"- removing the camera at inference costs UP-Fuse {pq['LC'] - pq['L*']:+.1f} and concat "
         f"{pq['concat'] - pq['concat, camera removed']:+.1f}; {max_drift:g}° of drift costs UP-Fuse {drift_lc:+.1f} and "
         f"concat {drift_cat:+.1f}. Where these are small, the trained network leans on the LiDAR and the drift and "
         "camera-removal goals hold because little depends on the camera, not because of a measured robustness margin.",
-        f"- concat with its camera ({pq['concat']:.1f}) is itself {pq['L'] - pq['concat']:.1f} below L ({pq['L']:.1f}), "
-        "so 'concat without camera falls below L' says more about concat training worse under this short schedule "
-        "than about its camera dependence. A likely reason (not isolated by an experiment): its fusion layer replaces "
-        "F_L by ReLU(BN(conv([F_L, F_C]))), while UP-Fuse keeps the residual F_F = F_L + F_A.",
     ]
+    if pq["concat"] < pq["L"]:
+        lines.append(
+            f"- concat with its camera ({pq['concat']:.1f}) is itself {pq['L'] - pq['concat']:.1f} below L ({pq['L']:.1f}), "
+            "so 'concat without camera falls below L' says more about concat training worse under this schedule "
+            "than about its camera dependence. A likely reason (not isolated by an experiment): its fusion layer replaces "
+            "F_L by ReLU(BN(conv([F_L, F_C]))), while UP-Fuse keeps the residual F_F = F_L + F_A.")
+    return lines
 
 
 def plot_drift(rows: dict[str, dict[str, Any]], drifts: list[float], path: Path) -> None:

@@ -9,7 +9,7 @@ import torch
 
 from panoptic_training.config import load_config
 from panoptic_training.data import SyntheticPanopticDataset, collate_samples
-from panoptic_training.evaluate_upfuse import in_camera_view
+from panoptic_training.evaluate_upfuse import goals, in_camera_view, observations
 from panoptic_training.trainer import build_model_config
 
 
@@ -38,3 +38,26 @@ def test_camera_view_of_a_simulated_sweep_is_a_proper_subset(tiny_cache, tiny_co
 
     assert seen.shape == (len(sample["semantic"]),)
     assert 0 < np.count_nonzero(seen) < len(seen)  # a front camera sees part of a 360-degree sweep
+
+
+def _rows(**pq: float) -> dict[str, dict]:
+    names = {"LC": 30.0, "L": 27.0, "L*": 26.0, "concat": 25.0, "concat, camera removed": 24.0, "LC night": 25.0,
+             "L night": 25.0, "LC drift 5°": 29.5, "concat drift 5°": 23.0} | pq
+    return {name: {"name": name, "frames": 3, "pq": value / 100} for name, value in names.items()}
+
+
+def test_goals_are_judged_from_the_rows_at_their_thresholds():
+    met = {goal: ok for goal, ok, _ in goals(_rows(), 5.0)}
+    assert met == {"LC >= L + 3 PQ": True, "L* within 1.5 PQ of L": True, "concat without camera falls below L": True,
+                   "UP-Fuse loses at most half of what concat loses at 5°": True, "night: LC >= L": True}
+
+    missed = {goal: ok for goal, ok, _ in goals(_rows(LC=29.9, **{"L*": 25.4, "LC night": 24.9, "LC drift 5°": 28.8}), 5.0)}
+    assert missed["LC >= L + 3 PQ"] is False
+    assert missed["L* within 1.5 PQ of L"] is False
+    assert missed["night: LC >= L"] is False
+    assert missed["UP-Fuse loses at most half of what concat loses at 5°"] is False  # 1.1 > half of 2.0
+
+
+def test_the_concat_remark_appears_only_when_concat_is_below_l():
+    assert any("concat with its camera" in line for line in observations(_rows(), 5.0))
+    assert not any("concat with its camera" in line for line in observations(_rows(concat=28.0), 5.0))
