@@ -4,7 +4,8 @@ All rows come from one run over the same frames: LC (UP-Fuse, LiDAR + camera), L
 trained LiDAR-only), L* (LC with the camera removed at inference), the concat-fusion baseline with
 and without camera, calibration drift 0-5 deg (T_cam_lidar handed to the model rotated about a
 random axis per frame, fixed seed) for UP-Fuse and concat, the night-only subset, and the points inside the
-camera's view (the only ones the camera can inform).
+camera's view (the only ones the camera can inform), where the pre-training's camera-only semantic head, read at
+each point's pixel, shows how much the camera alone knows (mIoU only: it has no instances).
 
     python -m panoptic_training.evaluate_upfuse
 """
@@ -17,6 +18,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,11 @@ from panoptic_perception.metrics import PanopticEval
 from panoptic_perception.models import UPFuse, UPFuseBatch, load_model
 from panoptic_perception.models.view_transform import project_to_cameras
 
+from .camera_pretrain import CameraSemanticModel
+from .checkpoint import latest_checkpoint, load_model_weights
 from .config import LIGHT_NAMES, load_config
 from .data import SyntheticPanopticDataset, collate_samples, scene_for_seed, sequence_seeds
+from .trainer import build_model_config
 
 METRIC_KEYS = ("pq", "pq_th", "pq_st", "sq", "rq", "miou")
 DEFAULT_CONFIG = "src/panoptic_training/config/upfuse_cpu.yaml"
@@ -64,6 +69,33 @@ def in_camera_view(inputs: UPFuseBatch, n: int) -> np.ndarray:
     return inside.any(dim=1)[0].numpy()
 
 
+def load_camera_head(run_dir: str | Path) -> CameraSemanticModel | None:
+    """The camera pre-training run's encoder + semantic head (its last checkpoint), or None without one."""
+    run_dir = Path(run_dir)
+    checkpoint = latest_checkpoint(run_dir / "checkpoints") if (run_dir / "config.yaml").is_file() else None
+    if checkpoint is None:
+        return None
+    model = CameraSemanticModel(build_model_config(load_config(run_dir / "config.yaml").model))
+    model.load_state_dict(load_model_weights(checkpoint))
+    return model.eval()
+
+
+@torch.no_grad()
+def camera_classes_at_points(head: Callable[[torch.Tensor], torch.Tensor], inputs: UPFuseBatch, n: int) -> np.ndarray:
+    """(n,) class of the first sweep's points from the camera-only head at their pixel (first camera that sees them), 0 elsewhere."""
+    uv, depth = project_to_cameras(inputs.point_xyz[:1, :n], inputs.K[:1], inputs.T_cam_lidar[:1])
+    height, width = inputs.images.shape[-2:]
+    classes = np.zeros(n, dtype=np.int64)
+    for m, logits in enumerate(head(inputs.images[0])):
+        h, w = logits.shape[-2:]
+        u, v = uv[0, m, :, 0], uv[0, m, :, 1]
+        inside = ((depth[0, m] > 0) & (u >= 0) & (u < width) & (v >= 0) & (v < height)).numpy() & (classes == 0)
+        cols = (u * w / width).long().clamp(0, w - 1).numpy()
+        rows = (v * h / height).long().clamp(0, h - 1).numpy()
+        classes[inside] = logits.argmax(0).numpy()[rows[inside], cols[inside]]
+    return classes
+
+
 def result_row(name: str, evaluator: PanopticEval) -> dict[str, Any]:
     r = evaluator.compute()
     return {"name": name, "frames": evaluator.frames, "pq": r.pq, "pq_th": r.pq_things, "pq_st": r.pq_stuff, "sq": r.sq,
@@ -81,7 +113,7 @@ class Variant:
 
 
 def evaluate(models: dict[str, UPFuse], dataset: SyntheticPanopticDataset, drifts: list[float], seed: int,
-             progress: bool = True) -> dict[str, dict[str, Any]]:
+             progress: bool = True, camera_head: CameraSemanticModel | None = None) -> dict[str, dict[str, Any]]:
     variants = [
         Variant("LC", models["lc"], True),
         Variant("L", models["l"], False),
@@ -94,6 +126,7 @@ def evaluate(models: dict[str, UPFuse], dataset: SyntheticPanopticDataset, drift
     evaluators = {v.name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for v in variants}
     night = {name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for name in ("LC", "L")}
     in_view = {name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for name in ("LC", "L", "L*")}
+    camera_only = PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti")
     rng = np.random.default_rng(seed)
     spec = models["lc"].config.range_spec
     for index in tqdm(range(len(dataset)), desc="evaluating", unit="frame", disable=not progress):
@@ -104,6 +137,9 @@ def evaluate(models: dict[str, UPFuse], dataset: SyntheticPanopticDataset, drift
         gt_sem, gt_inst = sample["semantic"].astype(np.int64), sample["instance"].astype(np.int64)
         is_night = LIGHT_NAMES[int(sample["light"])] == "night"
         seen = in_camera_view(batch.inputs, len(gt_sem))
+        if camera_head is not None:
+            cam_sem = camera_classes_at_points(camera_head, batch.inputs, len(gt_sem))[seen]
+            camera_only.add_frame(cam_sem, np.zeros_like(cam_sem), gt_sem[seen], gt_inst[seen])
         for v in variants:
             inputs = batch.inputs if v.camera else without_camera(batch.inputs)
             pred = v.model.predict(drifted(inputs, axis, v.drift_deg))[0]
@@ -116,6 +152,8 @@ def evaluate(models: dict[str, UPFuse], dataset: SyntheticPanopticDataset, drift
     rows = {name: result_row(name, ev) for name, ev in evaluators.items()}
     rows |= {f"{name} night": result_row(f"{name} night", ev) for name, ev in night.items()}
     rows |= {f"{name} camera view": result_row(f"{name} camera view", ev) for name, ev in in_view.items()}
+    if camera_head is not None:
+        rows["camera-only semantics, camera view"] = result_row("camera-only semantics, camera view", camera_only)
     return rows
 
 
@@ -185,6 +223,10 @@ def training_info(model_dir: Path) -> dict[str, Any]:
     return {"dir": str(model_dir), "run": str(run), "steps": meta.get("steps", "?"), "wall_seconds": summary.get("wall_seconds")}
 
 
+def fmt_miou_only(row: dict[str, Any]) -> str:
+    return f"| {row['name']} | {row['frames']} | " + " | ".join("-" for _ in METRIC_KEYS[:-1]) + f" | {100 * row['miou']:.1f} |"
+
+
 def fmt(row: dict[str, Any]) -> str:
     return f"| {row['name']} | {row['frames']} | " + " | ".join(f"{100 * row[k]:.1f}" for k in METRIC_KEYS) + " |"
 
@@ -234,6 +276,11 @@ def write_report(path: Path, rows: dict[str, dict[str, Any]], drifts: list[float
         "",
         *head,
         *[fmt(rows[f"{k} camera view"]) for k in ("LC", "L", "L*")],
+        *([fmt_miou_only(rows["camera-only semantics, camera view"]),
+           "",
+           "**camera-only semantics**: the camera pre-training's semantic head (camera encoder + its per-pixel classifier, "
+           "no LiDAR), read at each point's pixel; it predicts no instances, so only its mIoU is a measure."]
+          if "camera-only semantics, camera view" in rows else []),
         "",
         "## The issue's goals",
         "",
@@ -281,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", nargs="*", default=TEST_OVERRIDES, help="data overrides selecting the test frames")
     parser.add_argument("--drifts", default="0,1,2,3,4,5", help="drift angles [deg]")
     parser.add_argument("--seed", type=int, default=0, help="seed of the drift axes")
+    parser.add_argument("--camera-pretrain", default="runs/camera_pretrain_cpu",
+                        help="camera pre-training run whose semantic head gives the camera-only row (skipped if absent)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="docs/upfuse_results.md")
     parser.add_argument("--plot", default="docs/images/upfuse_drift.png")
@@ -297,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     models = {"lc": load_model(args.lc), "l": load_model(args.lidar_only), "concat": load_model(args.concat)}
     start = time.perf_counter()
     dataset = SyntheticPanopticDataset(config.data, generate=True)
-    rows = evaluate(models, dataset, drifts, args.seed)
+    camera_head = load_camera_head(args.camera_pretrain)
+    rows = evaluate(models, dataset, drifts, args.seed, camera_head=camera_head)
     seconds = time.perf_counter() - start
     seeds = sequence_seeds(config.data)
     lights = [scene_for_seed(s, config.data).light for s in seeds]

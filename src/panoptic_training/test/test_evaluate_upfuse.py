@@ -9,26 +9,43 @@ import torch
 
 from panoptic_training.config import load_config
 from panoptic_training.data import SyntheticPanopticDataset, collate_samples
-from panoptic_training.evaluate_upfuse import goals, in_camera_view, observations
+from panoptic_training.evaluate_upfuse import camera_classes_at_points, goals, in_camera_view, observations
 from panoptic_training.trainer import build_model_config
 
 
-def test_camera_view_keeps_exactly_the_points_whose_pixel_lies_inside_the_image(tiny_cache, tiny_config_path):
+# Camera-frame probe points at 10 m depth: the image centre, just inside two corners, just outside two edges, and
+# the centre behind the camera.
+def _probe(tiny_cache, tiny_config_path):
     config = load_config(tiny_config_path, [f"data.cache_dir={tiny_cache}"])
     sample = SyntheticPanopticDataset(config.data)[0]
     batch = collate_samples([sample], build_model_config(config.model).range_spec).inputs
     K, T = batch.K[0, 0].double(), batch.T_cam_lidar[0, 0].double()
     height, width = batch.images.shape[-2:]
-    # Camera-frame points at 10 m depth: the image centre, just inside each corner, just outside, behind the camera.
     pixels = [(width / 2, height / 2), (0.5, 0.5), (width - 0.5, height - 0.5), (-0.5, height / 2),
               (width / 2, height + 0.5), (width / 2, height / 2)]
     depths = [10.0, 10.0, 10.0, 10.0, 10.0, -10.0]
     cam = torch.stack([torch.linalg.solve(K, torch.tensor([u, v, 1.0], dtype=torch.float64)) * d
                        for (u, v), d in zip(pixels, depths)])
     lidar = (cam - T[:3, 3]) @ T[:3, :3]  # inverse of p_cam = R p + t, row-wise
-    probe = dataclasses.replace(batch, point_xyz=lidar[None].float())
+    return dataclasses.replace(batch, point_xyz=lidar[None].float()), len(pixels)
 
-    assert in_camera_view(probe, len(pixels)).tolist() == [True, True, True, False, False, False]
+
+def test_camera_view_keeps_exactly_the_points_whose_pixel_lies_inside_the_image(tiny_cache, tiny_config_path):
+    probe, n = _probe(tiny_cache, tiny_config_path)
+
+    assert in_camera_view(probe, n).tolist() == [True, True, True, False, False, False]
+
+
+def test_camera_classes_are_read_at_each_points_pixel_and_zero_outside_the_view(tiny_cache, tiny_config_path):
+    probe, n = _probe(tiny_cache, tiny_config_path)
+
+    def head(images: torch.Tensor) -> torch.Tensor:  # class 3 on the left half of a 4x8 grid, 5 on the right
+        logits = torch.zeros(len(images), 6, 4, 8)
+        logits[:, 3, :, :4] = 1.0
+        logits[:, 5, :, 4:] = 1.0
+        return logits
+
+    assert camera_classes_at_points(head, probe, n).tolist() == [5, 3, 5, 0, 0, 0]
 
 
 def test_camera_view_of_a_simulated_sweep_is_a_proper_subset(tiny_cache, tiny_config_path):
