@@ -82,7 +82,7 @@ def load_camera_head(run_dir: str | Path) -> CameraSemanticModel | None:
 
 @torch.no_grad()
 def camera_classes_at_points(head: Callable[[torch.Tensor], torch.Tensor], inputs: UPFuseBatch, n: int) -> np.ndarray:
-    """(n,) class of the first sweep's points from the camera-only head at their pixel (first camera that sees them), 0 elsewhere."""
+    """(n,) class of the first sweep's points from the camera-only head at their pixel (first camera seeing them), else 0."""
     uv, depth = project_to_cameras(inputs.point_xyz[:1, :n], inputs.K[:1], inputs.T_cam_lidar[:1])
     height, width = inputs.images.shape[-2:]
     classes = np.zeros(n, dtype=np.int64)

@@ -25,7 +25,7 @@ def _probe(tiny_cache, tiny_config_path):
               (width / 2, height + 0.5), (width / 2, height / 2)]
     depths = [10.0, 10.0, 10.0, 10.0, 10.0, -10.0]
     cam = torch.stack([torch.linalg.solve(K, torch.tensor([u, v, 1.0], dtype=torch.float64)) * d
-                       for (u, v), d in zip(pixels, depths)])
+                       for (u, v), d in zip(pixels, depths, strict=True)])
     lidar = (cam - T[:3, 3]) @ T[:3, :3]  # inverse of p_cam = R p + t, row-wise
     return dataclasses.replace(batch, point_xyz=lidar[None].float()), len(pixels)
 
