@@ -60,13 +60,17 @@ def without_camera(inputs: UPFuseBatch) -> UPFuseBatch:
     return dataclasses.replace(inputs, camera_valid=torch.zeros_like(inputs.camera_valid))
 
 
-def in_camera_view(inputs: UPFuseBatch, n: int) -> np.ndarray:
-    """(n,) bool: which of the first sweep's n points project into one of its camera images."""
+def camera_pixels(inputs: UPFuseBatch, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first sweep's n points in each of its M cameras: pixels (M, n, 2) and whether they are inside the image (M, n)."""
     uv, depth = project_to_cameras(inputs.point_xyz[:1, :n], inputs.K[:1], inputs.T_cam_lidar[:1])
     height, width = inputs.images.shape[-2:]
-    u, v = uv[..., 0], uv[..., 1]
-    inside = (depth > 0) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
-    return inside.any(dim=1)[0].numpy()
+    u, v = uv[0, ..., 0], uv[0, ..., 1]
+    return uv[0], (depth[0] > 0) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+
+
+def in_camera_view(inputs: UPFuseBatch, n: int) -> np.ndarray:
+    """(n,) bool: which of the first sweep's n points project into one of its camera images."""
+    return camera_pixels(inputs, n)[1].any(dim=0).numpy()
 
 
 def load_camera_head(run_dir: str | Path) -> CameraSemanticModel | None:
@@ -83,16 +87,15 @@ def load_camera_head(run_dir: str | Path) -> CameraSemanticModel | None:
 @torch.no_grad()
 def camera_classes_at_points(head: Callable[[torch.Tensor], torch.Tensor], inputs: UPFuseBatch, n: int) -> np.ndarray:
     """(n,) class of the first sweep's points from the camera-only head at their pixel (first camera seeing them), else 0."""
-    uv, depth = project_to_cameras(inputs.point_xyz[:1, :n], inputs.K[:1], inputs.T_cam_lidar[:1])
+    uv, inside = camera_pixels(inputs, n)
     height, width = inputs.images.shape[-2:]
     classes = np.zeros(n, dtype=np.int64)
     for m, logits in enumerate(head(inputs.images[0])):
         h, w = logits.shape[-2:]
-        u, v = uv[0, m, :, 0], uv[0, m, :, 1]
-        inside = ((depth[0, m] > 0) & (u >= 0) & (u < width) & (v >= 0) & (v < height)).numpy() & (classes == 0)
-        cols = (u * w / width).long().clamp(0, w - 1).numpy()
-        rows = (v * h / height).long().clamp(0, h - 1).numpy()
-        classes[inside] = logits.argmax(0).numpy()[rows[inside], cols[inside]]
+        free = inside[m].numpy() & (classes == 0)
+        cols = (uv[m, :, 0] * w / width).long().clamp(0, w - 1).numpy()
+        rows = (uv[m, :, 1] * h / height).long().clamp(0, h - 1).numpy()
+        classes[free] = logits.argmax(0).numpy()[rows[free], cols[free]]
     return classes
 
 
@@ -356,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             "train_frames": train_data.num_sequences * train_data.frames_per_sequence,
             "lights": ", ".join(f"{n} {lights.count(n) * config.data.frames_per_sequence} frames" for n in LIGHT_NAMES)}
     training = {name: training_info(Path(d)) for name, d in (("LC", args.lc), ("L", args.lidar_only), ("concat", args.concat))}
-    pretrain = Path("runs/camera_pretrain_cpu/run.json")
+    pretrain = Path(args.camera_pretrain) / "run.json"
     if pretrain.exists():
         training["camera pre-training"] = {"run": str(pretrain.parent), **{k: json.loads(pretrain.read_text())[k2]
                                            for k, k2 in (("steps", "steps"), ("wall_seconds", "wall_seconds"))}}
