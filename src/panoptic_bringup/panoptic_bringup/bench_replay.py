@@ -91,9 +91,8 @@ class LatencyProbe:
         self.frames: dict[int, FrameRecord] = {}
         self.last_status: Any = None
         self.last_arrival = time.monotonic()
-        # (monotonic, CPU per process) [s] at the first sweep's arrival and at the newest status: the measuring window.
+        # (monotonic, CPU per process) [s] at the newest status: the end of the measuring window.
         self.cpu_clock = cpu_clock
-        self.window_start: tuple[float, dict[str, float]] | None = None
         self.window_end: tuple[float, dict[str, float]] | None = None
         self._lock = threading.Lock()
         # Raw: only the stamp is read, the stack's process does not pay for a second deserialisation.
@@ -115,8 +114,6 @@ class LatencyProbe:
     def _on_input(self, data: bytes) -> None:
         now = time.time_ns()
         with self._lock:
-            if self.window_start is None:
-                self.window_start = (time.monotonic(), self.cpu_clock())
             self._record(cdr_stamp_ns(data)).input_ns = now
 
     def _on_points(self, data: bytes) -> None:
@@ -257,6 +254,29 @@ class ProcessClocks:
         return {name: time.process_time() if pid is None else process_cpu_seconds(pid) for name, pid in self.pids.items()}
 
 
+class ClockSamples:
+    """(wall clock [ns], monotonic [s], CPU per process [s]) read every few tens of ms while the drive plays.
+
+    The measuring window starts at the sample before the first sweep was published (its restamped stamp), not
+    when the probe received it: a probe that takes its sweeps late must not shrink the window.
+    """
+
+    def __init__(self, clocks: Callable[[], dict[str, float]]) -> None:
+        self.clocks = clocks
+        self.samples: list[tuple[int, float, dict[str, float]]] = []
+
+    def sample(self) -> None:
+        self.samples.append((time.time_ns(), time.monotonic(), self.clocks()))
+
+    def before(self, wall_ns: int) -> tuple[float, dict[str, float]] | None:
+        """(monotonic, CPU) of the newest sample taken at or before ``wall_ns`` (else the first); None without any."""
+        if not self.samples:
+            return None
+        earlier = [s for s in self.samples if s[0] <= wall_ns]
+        _, mono, cpu = earlier[-1] if earlier else self.samples[0]
+        return mono, cpu
+
+
 def process_peak_rss_mb(pid: int) -> float:
     """Peak resident set (VmHWM) of a live process [MB]; 0 where /proc does not say."""
     try:
@@ -389,13 +409,16 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
                 command += ["-p", "pace_topic:=perception/status", "-p", f"pace_timeout_s:={pace_timeout_s}"]
             load_before = os.getloadavg()
             busy_before, wall_before = _machine_busy(), time.monotonic()
+            samples = ClockSamples(clocks)
             player = subprocess.Popen(command)
             clocks.watch("player", player.pid)
+            samples.sample()
             try:
                 with tqdm(total=in_bag, desc=f"replay at {rate}", unit="sweep") as progress:
                     deadline = time.monotonic() + timeout_s
                     while time.monotonic() < deadline:
                         time.sleep(0.05)
+                        samples.sample()
                         if probe.answered > progress.n:
                             progress.update(probe.answered - progress.n)
                         done = probe.answered + probe.dropped_by_node >= in_bag
@@ -422,7 +445,8 @@ def run_replay(bag: Path, rate: str, out: Path, overrides: dict[str, dict[str, A
             with probe._lock:
                 frames = dict(probe.frames)
                 played = probe.received
-                window = (probe.window_start, probe.window_end)
+                published = [stamp for stamp, record in probe.frames.items() if record.input_ns is not None]
+                window = (samples.before(min(published)) if published else None, probe.window_end)
             dropped = probe.dropped_by_node if processes else max(probe.dropped_by_node, nodes[0].sync.counters.dropped)
     finally:
         if processes is not None:
@@ -478,7 +502,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"| modes of the processed sweeps | {', '.join(f'{k} {v}' for k, v in frames['modes'].items()) or '-'} |",
         f"| other outputs (stamped like no played sweep, e.g. camera-only) | {frames['other_outputs']} |",
         f"| wall time, player start to end [s] | {run['wall_s']:.1f} |",
-        f"| first sweep in -> last output [s] (the window of throughput and CPU) | {run['measured_s']:.2f} |",
+        f"| first sweep published -> last output [s] (the window of throughput and CPU) | {run['measured_s']:.2f} |",
         f"| throughput [sweeps/s] | {run['throughput_fps']:.2f} |",
         f"| stack layout | {run['layout']} |",
         f"| stack CPU in that window (its processes) [cores] | {run['stack_cpu_cores']:.2f} |",

@@ -105,6 +105,19 @@ def test_a_tiny_drive_replayed_through_the_stack_is_fully_accounted_for(tmp_path
     assert (out / f"replay_{rate if rate == 'max' else '2.0'}.md").read_text().startswith("# Replay benchmark")
 
 
+def test_the_cpu_window_starts_at_the_clock_sample_before_the_first_sweep_was_published():
+    readings = iter([{"stack": 1.0}, {"stack": 2.0}, {"stack": 3.0}])
+    samples = bench_replay.ClockSamples(lambda: next(readings))
+    assert samples.before(0) is None
+    for _ in range(3):
+        samples.sample()
+    (t0, m0, _), (t1, m1, _), (t2, m2, _) = samples.samples
+
+    assert samples.before(t1) == (m1, {"stack": 2.0})
+    assert samples.before(t2 + 10**9) == (m2, {"stack": 3.0})
+    assert samples.before(t0 - 1) == (m0, {"stack": 1.0})  # published before the first sample: the first one
+
+
 def test_process_cpu_and_peak_memory_are_read_from_proc():
     pid = os.getpid()
     before = bench_replay.process_cpu_seconds(pid)
