@@ -1,4 +1,4 @@
-"""The UP-Fuse evaluation's camera-view subset."""
+"""The UP-Fuse evaluation: the camera-view subset, the camera-only classes at the points, the goals."""
 
 from __future__ import annotations
 
