@@ -130,6 +130,7 @@ def evaluate(models: dict[str, UPFuse], dataset: SyntheticPanopticDataset, drift
     night = {name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for name in ("LC", "L")}
     in_view = {name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for name in ("LC", "L", "L*")}
     camera_only = PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti")
+    points_seen = points_all = 0
     rng = np.random.default_rng(seed)
     spec = models["lc"].config.range_spec
     for index in tqdm(range(len(dataset)), desc="evaluating", unit="frame", disable=not progress):
@@ -140,6 +141,7 @@ def evaluate(models: dict[str, UPFuse], dataset: SyntheticPanopticDataset, drift
         gt_sem, gt_inst = sample["semantic"].astype(np.int64), sample["instance"].astype(np.int64)
         is_night = LIGHT_NAMES[int(sample["light"])] == "night"
         seen = in_camera_view(batch.inputs, len(gt_sem))
+        points_seen, points_all = points_seen + int(np.count_nonzero(seen)), points_all + len(seen)
         if camera_head is not None:
             cam_sem = camera_classes_at_points(camera_head, batch.inputs, len(gt_sem))[seen]
             camera_only.add_frame(cam_sem, np.zeros_like(cam_sem), gt_sem[seen], gt_inst[seen])
@@ -154,7 +156,8 @@ def evaluate(models: dict[str, UPFuse], dataset: SyntheticPanopticDataset, drift
                 in_view[v.name].add_frame(sem[seen], inst[seen], gt_sem[seen], gt_inst[seen])
     rows = {name: result_row(name, ev) for name, ev in evaluators.items()}
     rows |= {f"{name} night": result_row(f"{name} night", ev) for name, ev in night.items()}
-    rows |= {f"{name} camera view": result_row(f"{name} camera view", ev) for name, ev in in_view.items()}
+    rows |= {f"{name} camera view": result_row(f"{name} camera view", ev) | {"point_share": points_seen / max(points_all, 1)}
+             for name, ev in in_view.items()}
     if camera_head is not None:
         rows["camera-only semantics, camera view"] = result_row("camera-only semantics, camera view", camera_only)
     return rows
@@ -237,6 +240,7 @@ def fmt(row: dict[str, Any]) -> str:
 def write_report(path: Path, rows: dict[str, dict[str, Any]], drifts: list[float], data: dict[str, Any],
                  training: dict[str, dict[str, Any]], command: str, seconds: float, plot: Path) -> None:
     head = ["| row | frames | PQ | PQ_th | PQ_st | SQ | RQ | mIoU |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    cameras = f"{data['cameras']} camera" + ("s" if data["cameras"] > 1 else "")
     main = ["LC", "L", "L*", "concat", "concat, camera removed"]
     lines = [
         "# UP-Fuse: results on the held-out test split",
@@ -255,9 +259,10 @@ def write_report(path: Path, rows: dict[str, dict[str, Any]], drifts: list[float
         *head,
         *[fmt(rows[k]) for k in main],
         "",
-        "- **LC**: UP-Fuse, LiDAR + camera (the shipped `models/upfuse_cpu`). **L**: the same network trained and run "
-        "LiDAR-only (camera marked missing, so F_F = F_L). **L\\***: LC with the camera removed at inference. "
-        "**concat**: concatenation-fusion baseline, trained the same way.",
+        f"- **LC**: UP-Fuse, LiDAR + camera (`{training['LC']['dir']}`). **L**: the same network trained and run "
+        "LiDAR-only (camera marked missing, so F_F = F_L; it never sees an image, so one L serves every rig with the same "
+        "LiDAR). **L\\***: LC with the camera removed at inference. **concat**: concatenation-fusion baseline, trained the "
+        "same way.",
         "",
         "## Calibration drift (T_cam_lidar given to the model rotated by the angle about a random axis per frame, seed fixed)",
         "",
@@ -274,7 +279,8 @@ def write_report(path: Path, rows: dict[str, dict[str, Any]], drifts: list[float
         "",
         "## Points inside the camera's view",
         "",
-        "The camera sees a wedge of the 360° sweep; only the points that project into its image can gain from it. "
+        "Only the points that project into a camera image can gain from the camera: "
+        f"{100 * rows['LC camera view']['point_share']:.0f} % of the test points with this rig ({cameras}). "
         "The goals below are judged on whole sweeps; this subset shows where the camera's contribution lands.",
         "",
         *head,
@@ -295,10 +301,9 @@ def write_report(path: Path, rows: dict[str, dict[str, Any]], drifts: list[float
         "",
         "## Training (all variants: same data, steps, seed and schedule)",
         "",
-        "Configs `src/panoptic_training/config/{camera_pretrain_cpu,upfuse_cpu,upfuse_cpu_lidar_only,concat_cpu}.yaml`: "
-        f"{data['train_frames']} train-split frames, batch 2, AdamW lr 2e-3 with poly decay, the `cpu_default` "
-        "architecture with 48 queries; the three panoptic variants ran at the same time, one torch thread each, on the "
-        "shared 2-core machine (wall times below include that sharing).",
+        f"Each run directory below holds its effective `config.yaml`: {data['train_frames']} train-split frames, batch 2, "
+        "AdamW lr 2e-3 with poly decay, the `cpu_default` architecture with 48 queries, one torch thread per run; runs "
+        "shared the 2-core machine with each other (wall times below include that sharing).",
         "",
         "| model | run | steps | wall time [s] |",
         "| --- | --- | --- | --- |",
@@ -315,8 +320,8 @@ def write_report(path: Path, rows: dict[str, dict[str, Any]], drifts: list[float
         "nuScenes on GPUs. The camera encoder is pre-trained camera-only on the world's per-pixel semantics (not ImageNet "
         "+ Cityscapes). The absolute numbers are therefore far below the paper's, and differences between rows of a "
         "few PQ points are within what such short training can move; the goals above are reported as measured.",
-        "- Data: the synthetic world of `panoptic_datasets.world` (ray-cast HDL-32 + one KITTI-like front camera), "
-        "not real sensor data.",
+        f"- Data: the synthetic world of `panoptic_datasets.world` (rig `{data['rig']}`: ray-cast LiDAR and "
+        f"{data['cameras']} rendered {cameras.split(' ', 1)[1]}), not real sensor data.",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
@@ -354,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     seeds = sequence_seeds(config.data)
     lights = [scene_for_seed(s, config.data).light for s in seeds]
-    data = {"rig": config.data.rig, "split": config.data.split, "seeds": f"{seeds[0]}-{seeds[-1]}", "sequences": len(seeds),
+    data = {"rig": config.data.rig, "cameras": len(dataset[0]["images"]), "split": config.data.split,
+            "seeds": f"{seeds[0]}-{seeds[-1]}", "sequences": len(seeds),
             "frames_per_sequence": config.data.frames_per_sequence, "frames": len(dataset),
             "train_frames": train_data.num_sequences * train_data.frames_per_sequence,
             "lights": ", ".join(f"{n} {lights.count(n) * config.data.frames_per_sequence} frames" for n in LIGHT_NAMES)}

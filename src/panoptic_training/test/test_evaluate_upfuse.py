@@ -9,7 +9,7 @@ import torch
 
 from panoptic_training.config import load_config
 from panoptic_training.data import SyntheticPanopticDataset, collate_samples
-from panoptic_training.evaluate_upfuse import camera_classes_at_points, goals, in_camera_view, observations
+from panoptic_training.evaluate_upfuse import camera_classes_at_points, goals, in_camera_view, observations, write_report
 from panoptic_training.trainer import build_model_config
 
 
@@ -78,3 +78,24 @@ def test_goals_are_judged_from_the_rows_at_their_thresholds():
 def test_the_concat_remark_appears_only_when_concat_is_below_l():
     assert any("concat with its camera" in line for line in observations(_rows(), 5.0))
     assert not any("concat with its camera" in line for line in observations(_rows(concat=28.0), 5.0))
+
+
+def test_the_report_names_the_rig_its_cameras_their_coverage_and_the_lc_model(tmp_path):
+    rows = _rows(**{"LC drift 1°": 29.9, "concat drift 1°": 24.5})
+    rows |= {f"{name} camera view": {"name": f"{name} camera view", "frames": 3, "pq": 0.3, "point_share": 0.934}
+             for name in ("LC", "L", "L*")}
+    for row in rows.values():
+        row |= {k: row["pq"] for k in ("pq_th", "pq_st", "sq", "rq", "miou")}
+    data = {"rig": "hdl32-surround", "cameras": 6, "split": "test", "seeds": "2000-2001", "sequences": 2,
+            "frames_per_sequence": 3, "frames": 6, "train_frames": 300, "lights": "day 6 frames"}
+    training = {k: {"dir": f"runs/{k}/export", "run": f"runs/{k}", "steps": 10, "wall_seconds": 1.0}
+                for k in ("LC", "L", "concat")}
+    report = tmp_path / "results.md"
+
+    write_report(report, rows, [0.0, 1.0, 5.0], data, training, "cmd", 1.0, tmp_path / "drift.png")
+
+    text = report.read_text()
+    assert "93 % of the test points with this rig (6 cameras)" in text
+    assert "rig `hdl32-surround`: ray-cast LiDAR and 6 rendered cameras" in text
+    assert "(`runs/LC/export`)" in text
+    assert "| LC drift 5° | 3 | 29.5 |" in text
