@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from panoptic_datasets.frame import LidarSpec
+from panoptic_datasets.frame import LidarSpec, Rig
 from panoptic_datasets.world import EPOCH_NS, PRESETS, SceneConfig, World, make_rig, simulate
 from panoptic_datasets.world.lidar import deskew, scan
 from panoptic_datasets.world.meshes import SoupBuilder
 from panoptic_datasets.world.raycast import RayScene
+from panoptic_perception.core import CameraModel
 
 TINY = make_rig("tiny")
 
@@ -32,6 +33,17 @@ def test_same_seed_gives_byte_identical_frames_and_other_seeds_differ():
     assert all(x.tobytes() == y.tobytes() for x, y in zip(a, b, strict=True))
     assert a[0].shape != c[0].shape or a[0].tobytes() != c[0].tobytes()
     assert a[4].tobytes() != c[4].tobytes()  # the camera image
+
+
+def test_the_lidar_sweep_does_not_depend_on_the_cameras_of_the_rig():
+    """What lets one LiDAR-only model serve the front and the surround rig: the same seed gives the same sweeps."""
+    front = TINY.cameras["front"]
+    back = CameraModel("back", front.width, front.height, front.K, front.T_cam_lidar @ np.diag([-1.0, -1.0, 1.0, 1.0]))
+    two = Rig(TINY.lidar, {"front": front, "back": back}, TINY.T_base_lidar)
+    for a, b in zip(simulate(SceneConfig(seed=5), TINY, 2), simulate(SceneConfig(seed=5), two, 2), strict=True):
+        assert set(b.cameras) == {"front", "back"}
+        assert a.sensor.points.tobytes() == b.sensor.points.tobytes()
+        assert a.point_label.tobytes() == b.point_label.tobytes()
 
 
 def test_frames_are_stamped_at_the_lidar_rate_from_the_epoch_and_start_at_the_world_origin():
