@@ -102,6 +102,8 @@ class TrainConfig:
     loss_points: int = 2048  # points sampled per mask by the set loss
     instability_weight: float = 1.0
     camera_augmentation: bool = True  # train on corrupted images (augment_camera) + instability loss
+    # False: the panoptic loss sees the clean image; the corrupted one only trains the instability heads
+    corrupt_panoptic_input: bool = True
     # MOPT tracking head: batch_size mini-sequences of tracking_window consecutive frames per step and the
     # batch-hard triplet loss over their ground-truth instances (0 = frame batches, no triplet loss).
     tracking_window: int = 0

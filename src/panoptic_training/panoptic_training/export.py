@@ -91,7 +91,9 @@ def write_model_card(directory: Path, name: str, model: UPFuse, config: Experime
         f"- light per sequence: {lights}; dynamic share {data['dynamic_share']}",
         f"- augmentation: yaw +-{config.data.rotate_z_deg:g} deg (composed into T_cam_lidar), "
         f"y-mirror p={config.data.flip_y_prob:g} "
-        f"(image and K mirrored), camera corruptions (`augment_camera`) {'on' if t.camera_augmentation else 'off'}",
+        f"(image and K mirrored), camera corruptions (`augment_camera`) {'on' if t.camera_augmentation else 'off'}"
+        + ("" if not t.camera_augmentation or t.corrupt_panoptic_input
+           else " (instability heads only: the panoptic loss sees the clean image)"),
         "",
         "## Training",
         f"- {summary.get('checkpoint_step', t.steps)} steps x batch {t.batch_size} x {summary.get('world_size', 1)} process(es), "

@@ -32,6 +32,7 @@ from panoptic_perception.models import (
     UPFuse,
     UPFuseBatch,
     UPFuseConfig,
+    UPFuseOutput,
     augment_camera,
     build_targets,
     instability_loss,
@@ -262,7 +263,8 @@ class Trainer:
         cfg = self.config.train
         inputs: UPFuseBatch = batch.inputs
         corrupt = cfg.camera_augmentation and self.config.model.use_camera
-        seen = dataclasses.replace(inputs, images=corrupt_images(inputs.images, generator)) if corrupt else inputs
+        corrupted = dataclasses.replace(inputs, images=corrupt_images(inputs.images, generator)) if corrupt else inputs
+        seen = corrupted if cfg.corrupt_panoptic_input else inputs
         out = self.ddp(seen)
         targets = [
             build_targets(batch.semantic[i], batch.instance[i], self.model_config.thing_class_ids, self.model_config.num_classes,
@@ -272,14 +274,7 @@ class Trainer:
         losses = self.criterion(out.layers, targets, generator=generator)
         loss_inst = torch.zeros(())
         if out.instability is not None and corrupt and cfg.instability_weight > 0:
-            with torch.no_grad():  # F_orig: the clean image through the (frozen) camera branch
-                original = self._module().warp_camera(inputs, [tuple(f.shape[-2:]) for f in out.camera_features])
-            terms = [
-                instability_loss(d, f_orig, f_aug, mask)
-                for d, (f_orig, _), f_aug, mask in zip(
-                    out.instability, original, out.camera_features, out.camera_masks, strict=True
-                )
-            ]
+            terms = [instability_loss(*term) for term in self.instability_terms(out, inputs, corrupted)]
             loss_inst = torch.stack(terms).mean()
         losses["loss_instability"] = loss_inst
         losses["loss"] = losses["loss"] + cfg.instability_weight * loss_inst
@@ -292,6 +287,19 @@ class Trainer:
             losses["triplet_anchors"] = torch.tensor(float(anchors))
             losses["loss"] = losses["loss"] + cfg.triplet_weight * triplet
         return losses
+
+    def instability_terms(self, out: UPFuseOutput, clean: UPFuseBatch, corrupted: UPFuseBatch) -> list[tuple[torch.Tensor, ...]]:
+        """Per scale (d of the corrupted features, F_orig, F_aug, mapped cells) for the instability loss."""
+        shapes = [tuple(f.shape[-2:]) for f in out.camera_features]
+        if self.config.train.corrupt_panoptic_input:  # the forward saw the corrupted image: F_orig from a clean pass
+            with torch.no_grad():  # the camera branch is frozen
+                original = self._module().warp_camera(clean, shapes)
+            return [(d, f_orig, f_aug, mask) for d, (f_orig, _), f_aug, mask in
+                    zip(out.instability, original, out.camera_features, out.camera_masks, strict=True)]
+        with torch.no_grad():  # the forward saw the clean image: F_aug from a corrupted pass, d predicted on it
+            augmented = self._module().warp_camera(corrupted, shapes)
+        return [(fusion.instability(f_aug), f_orig, f_aug, mask) for fusion, f_orig, (f_aug, mask) in
+                zip(self._module().fusion, out.camera_features, augmented, strict=True)]
 
     def frozen_tracking_loss(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
         """``model.freeze_pretrained``: the frozen network's features (clean images, no gradient) -> triplet loss of the head."""

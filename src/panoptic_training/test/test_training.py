@@ -19,7 +19,7 @@ from panoptic_training.checkpoint import latest_checkpoint
 from panoptic_training.data import collate_samples
 from panoptic_training.errors import CheckpointError
 from panoptic_training.export import export_run, model_from_run
-from panoptic_training.trainer import Trainer
+from panoptic_training.trainer import Trainer, corrupt_images
 
 
 def read_log(path: Path) -> list[dict[str, float]]:
@@ -36,6 +36,26 @@ def test_tiny_training_lowers_the_loss_and_logs_every_step(make_tiny_config):
     assert last < 0.9 * first
     assert all(r["loss_instability"] > 0 for r in rows)  # trained jointly with the set loss
     assert summary.steps == 12 and (Path(config.train.out_dir) / "config.yaml").exists()
+
+
+@pytest.mark.parametrize("corrupt_panoptic_input", [True, False])
+def test_the_instability_heads_learn_from_the_corrupted_image_whichever_image_the_panoptic_loss_sees(
+        make_tiny_config, corrupt_panoptic_input):
+    trainer = Trainer(make_tiny_config(f"train.corrupt_panoptic_input={str(corrupt_panoptic_input).lower()}"), progress=False)
+    batch = trainer.make_batch(0)
+    seen = []
+    forward = trainer.ddp.forward
+    trainer.ddp.forward = lambda inputs: seen.append(inputs.images) or forward(inputs)
+    # augment_camera leaves half of the images clean: a seed that corrupts the tiny batch's image
+    seed = next(s for s in range(100) if not torch.equal(corrupt_images(batch.inputs.images, torch.Generator().manual_seed(s)),
+                                                        batch.inputs.images))
+    losses = trainer.panoptic_loss(batch, torch.Generator().manual_seed(seed))
+    losses["loss"].backward()
+
+    assert len(seen) == 1 and torch.equal(seen[0], batch.inputs.images) is not corrupt_panoptic_input
+    assert losses["loss_instability"] > 0
+    heads = [p for fusion in trainer.model.fusion for p in fusion.instability.parameters()]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in heads)
 
 
 def test_resumed_run_continues_from_the_checkpoint_step_with_identical_weights(make_tiny_config):
