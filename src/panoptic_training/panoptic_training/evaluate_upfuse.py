@@ -115,8 +115,18 @@ class Variant:
     drift_deg: float = 0.0
 
 
+def depends_on_lc(row: str) -> bool:
+    """Whether a result row changes with the LC model (the others can be reused across LC models)."""
+    return row.startswith(("LC", "L*"))
+
+
 def evaluate(models: dict[str, UPFuse], dataset: SyntheticPanopticDataset, drifts: list[float], seed: int,
-             progress: bool = True, camera_head: CameraSemanticModel | None = None) -> dict[str, dict[str, Any]]:
+             progress: bool = True, camera_head: CameraSemanticModel | None = None,
+             reuse: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """All result rows; rows named in ``reuse`` (measured before on the same frames) are taken from it, not recomputed."""
+    reuse = reuse or {}
+    if camera_head is not None and "camera-only semantics, camera view" in reuse:
+        camera_head = None
     variants = [
         Variant("LC", models["lc"], True),
         Variant("L", models["l"], False),
@@ -126,9 +136,12 @@ def evaluate(models: dict[str, UPFuse], dataset: SyntheticPanopticDataset, drift
     ]
     variants += [Variant(f"{k} drift {d:g}°", models[m], True, d) for k, m in (("LC", "lc"), ("concat", "concat"))
                  for d in drifts if d > 0]
+    variants = [v for v in variants if v.name not in reuse]
     evaluators = {v.name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for v in variants}
-    night = {name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for name in ("LC", "L")}
-    in_view = {name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for name in ("LC", "L", "L*")}
+    night = {name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for name in ("LC", "L")
+             if f"{name} night" not in reuse}
+    in_view = {name: PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti") for name in ("LC", "L", "L*")
+               if f"{name} camera view" not in reuse}
     camera_only = PanopticEval(num_classes=20, ignore=(0,), convention="semantickitti")
     points_seen = points_all = 0
     rng = np.random.default_rng(seed)
@@ -160,7 +173,7 @@ def evaluate(models: dict[str, UPFuse], dataset: SyntheticPanopticDataset, drift
              for name, ev in in_view.items()}
     if camera_head is not None:
         rows["camera-only semantics, camera view"] = result_row("camera-only semantics, camera view", camera_only)
-    return rows
+    return reuse | rows
 
 
 def goals(rows: dict[str, dict[str, Any]], max_drift: float) -> list[tuple[str, bool, str]]:
@@ -238,14 +251,17 @@ def fmt(row: dict[str, Any]) -> str:
 
 
 def write_report(path: Path, rows: dict[str, dict[str, Any]], drifts: list[float], data: dict[str, Any],
-                 training: dict[str, dict[str, Any]], command: str, seconds: float, plot: Path) -> None:
+                 training: dict[str, dict[str, Any]], command: str, seconds: float, plot: Path,
+                 reused_from: str | None = None) -> None:
     head = ["| row | frames | PQ | PQ_th | PQ_st | SQ | RQ | mIoU |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     cameras = f"{data['cameras']} camera" + ("s" if data["cameras"] > 1 else "")
     main = ["LC", "L", "L*", "concat", "concat, camera removed"]
     lines = [
         "# UP-Fuse: results on the held-out test split",
         "",
-        f"Measured in one run of `{command}` ({seconds:.0f} s on the 2-core CPU dev machine, shared). "
+        f"Measured in one run of `{command}` ({seconds:.0f} s on the 2-core CPU dev machine, shared)"
+        + ("; the rows that do not depend on the LC model (L, concat, camera-only) come from an earlier run on the same "
+           f"frames with the same models and seed (its metrics: `{reused_from}`). " if reused_from else ". ") +
         "Metrics in %, SemanticKITTI convention (`PanopticEval(num_classes=20, ignore=(0,), convention=\"semantickitti\")`: "
         "unlabeled ignored, segments under 50 points not counted).",
         "",
@@ -327,6 +343,14 @@ def write_report(path: Path, rows: dict[str, dict[str, Any]], drifts: list[float
     path.write_text("\n".join(lines) + "\n")
 
 
+def baseline_rows(path: Path, setup: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The rows of an earlier run that do not depend on the LC model; its setup must match this run's."""
+    earlier = json.loads(path.read_text())
+    if earlier.get("setup") != setup:
+        raise SystemExit(f"--reuse-baselines {path}: measured with {earlier.get('setup')}, this run is {setup}")
+    return {name: row for name, row in earlier["all_rows"].items() if not depends_on_lc(name)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lc", default="models/upfuse_cpu", help="exported UP-Fuse LC model")
@@ -338,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the drift axes")
     parser.add_argument("--camera-pretrain", default="runs/camera_pretrain_cpu",
                         help="camera pre-training run whose semantic head gives the camera-only row (skipped if absent)")
+    parser.add_argument("--reuse-baselines", metavar="METRICS_JSON",
+                        help="take the rows that do not depend on the LC model (L, concat, camera-only) from an earlier run's "
+                             "metrics JSON with the same frames, seed and baseline models, instead of recomputing them")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="docs/upfuse_results.md")
     parser.add_argument("--plot", default="docs/images/upfuse_drift.png")
@@ -354,10 +381,13 @@ def main(argv: list[str] | None = None) -> int:
     models = {"lc": load_model(args.lc), "l": load_model(args.lidar_only), "concat": load_model(args.concat)}
     start = time.perf_counter()
     dataset = SyntheticPanopticDataset(config.data, generate=True)
-    camera_head = load_camera_head(args.camera_pretrain)
-    rows = evaluate(models, dataset, drifts, args.seed, camera_head=camera_head)
-    seconds = time.perf_counter() - start
     seeds = sequence_seeds(config.data)
+    setup = {"rig": config.data.rig, "seeds": [seeds[0], seeds[-1]], "frames": len(dataset), "drifts": drifts, "seed": args.seed,
+             "lidar_only": args.lidar_only, "concat": args.concat, "camera_pretrain": args.camera_pretrain}
+    reuse = baseline_rows(Path(args.reuse_baselines), setup) if args.reuse_baselines else None
+    camera_head = load_camera_head(args.camera_pretrain)
+    rows = evaluate(models, dataset, drifts, args.seed, camera_head=camera_head, reuse=reuse)
+    seconds = time.perf_counter() - start
     lights = [scene_for_seed(s, config.data).light for s in seeds]
     data = {"rig": config.data.rig, "cameras": len(dataset[0]["images"]), "split": config.data.split,
             "seeds": f"{seeds[0]}-{seeds[-1]}", "sequences": len(seeds),
@@ -371,8 +401,9 @@ def main(argv: list[str] | None = None) -> int:
                                            for k, k2 in (("steps", "steps"), ("wall_seconds", "wall_seconds"))}}
     plot = Path(args.plot)
     plot_drift(rows, drifts, plot)
-    write_report(Path(args.out), rows, drifts, data, training, command, seconds, plot)
+    write_report(Path(args.out), rows, drifts, data, training, command, seconds, plot, args.reuse_baselines)
     metrics = {"description": f"{len(dataset)} test frames ({data['lights']}), seeds {data['seeds']}", "command": command,
+               "setup": setup, "reused_rows": sorted(reuse or {}),
                "rows": [rows[k] for k in ("LC", "L", "L*", "concat", "concat, camera removed", "LC night", "L night",
                                           "LC camera view", "L camera view", "L* camera view")],
                "all_rows": rows, "goals": [{"goal": g, "met": ok, "numbers": n} for g, ok, n in goals(rows, max(drifts))]}

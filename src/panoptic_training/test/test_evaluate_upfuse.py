@@ -7,9 +7,18 @@ import dataclasses
 import numpy as np
 import torch
 
+from panoptic_perception.models import UPFuse
 from panoptic_training.config import load_config
 from panoptic_training.data import SyntheticPanopticDataset, collate_samples
-from panoptic_training.evaluate_upfuse import camera_classes_at_points, goals, in_camera_view, observations, write_report
+from panoptic_training.evaluate_upfuse import (
+    camera_classes_at_points,
+    depends_on_lc,
+    evaluate,
+    goals,
+    in_camera_view,
+    observations,
+    write_report,
+)
 from panoptic_training.trainer import build_model_config
 
 
@@ -99,3 +108,22 @@ def test_the_report_names_the_rig_its_cameras_their_coverage_and_the_lc_model(tm
     assert "rig `hdl32-surround`: ray-cast LiDAR and 6 rendered cameras" in text
     assert "(`runs/LC/export`)" in text
     assert "| LC drift 5° | 3 | 29.5 |" in text
+
+
+def test_reused_baseline_rows_equal_recomputed_ones_and_only_the_lc_rows_run_again(tiny_cache, tiny_config_path):
+    config = load_config(tiny_config_path, [f"data.cache_dir={tiny_cache}"])
+    dataset = SyntheticPanopticDataset(config.data)
+    torch.manual_seed(0)
+    models = {k: UPFuse(build_model_config(config.model)).eval() for k in ("lc", "l", "concat")}
+    full = evaluate(models, dataset, [0.0, 5.0], seed=1, progress=False)
+    calls = {k: 0 for k in models}
+    for key, model in models.items():
+        model.predict = lambda inputs, key=key, predict=model.predict: calls.__setitem__(key, calls[key] + 1) or predict(inputs)
+
+    reused = evaluate(models, dataset, [0.0, 5.0], seed=1, progress=False,
+                      reuse={name: row for name, row in full.items() if not depends_on_lc(name)})
+
+    assert reused == full
+    assert calls == {"lc": 3 * len(dataset), "l": 0, "concat": 0}  # LC, L*, LC drift 5°
+    assert sorted(name for name in full if depends_on_lc(name)) == ["L*", "L* camera view", "LC", "LC camera view",
+                                                                    "LC drift 5°", "LC night"]
