@@ -184,7 +184,7 @@ def goals(rows: dict[str, dict[str, Any]], max_drift: float) -> list[tuple[str, 
     cat_loss = cat - pq.get(f"concat drift {max_drift:g}°", cat)
     return [
         ("LC >= L + 3 PQ", lc >= l_ + 3, f"LC {lc:.1f} vs L {l_:.1f} (difference {lc - l_:+.1f})"),
-        ("L* within 1.5 PQ of L", abs(l_star - l_) <= 1.5, f"L* {l_star:.1f} vs L {l_:.1f} (difference {l_star - l_:+.1f})"),
+        ("L* at most 1.5 PQ below L", l_star >= l_ - 1.5, f"L* {l_star:.1f} vs L {l_:.1f} (difference {l_star - l_:+.1f})"),
         ("concat without camera falls below L", cat_nocam < l_, f"concat without camera {cat_nocam:.1f} vs L {l_:.1f}"),
         (f"UP-Fuse loses at most half of what concat loses at {max_drift:g}°", up_loss <= 0.5 * max(cat_loss, 0.0),
          f"UP-Fuse loses {up_loss:.1f} PQ, concat loses {cat_loss:.1f} PQ"),
