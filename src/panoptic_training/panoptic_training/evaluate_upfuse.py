@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_drift(rows, drifts, plot)
     write_report(Path(args.out), rows, drifts, data, training, command, seconds, plot, args.reuse_baselines)
     metrics = {"description": f"{len(dataset)} test frames ({data['lights']}), seeds {data['seeds']}", "command": command,
-               "setup": setup, "reused_rows": sorted(reuse or {}),
+               "setup": setup, "reused_rows": sorted(reuse or {}), "report": args.out,
                "rows": [rows[k] for k in ("LC", "L", "L*", "concat", "concat, camera removed", "LC night", "L night",
                                           "LC camera view", "L camera view", "L* camera view")],
                "all_rows": rows, "goals": [{"goal": g, "met": ok, "numbers": n} for g, ok, n in goals(rows, max(drifts))]}

@@ -116,7 +116,8 @@ def write_model_card(directory: Path, name: str, model: UPFuse, config: Experime
                   "| row | PQ | PQ_th | PQ_st | SQ | RQ | mIoU |", "| --- | --- | --- | --- | --- | --- | --- |"]
         for row in metrics.get("rows", []):
             lines.append(f"| {row['name']} | " + " | ".join(f"{100 * row[k]:.1f}" for k in keys) + " |")
-        lines += ["", f"Reproduce: `{metrics.get('command', '')}`; full table: `docs/upfuse_results.md`."]
+        report = metrics.get("report", "docs/upfuse_results.md")
+        lines += ["", f"Reproduce: `{metrics.get('command', '')}`; full table: `{report}`."]
     lines += ["", "## Limits",
               "- a tiny CPU model trained briefly on synthetic data only; not validated on real sensors.",
               "- see `docs/upfuse.md` for where the architecture departs from the paper."]
