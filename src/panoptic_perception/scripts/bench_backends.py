@@ -1,9 +1,11 @@
 """Latency/throughput of the UP-Fuse core on every available backend and precision.
 
     python src/panoptic_perception/scripts/bench_backends.py [--model-dir models/upfuse_cpu] [--frames 3] [--repeats 5]
+        [--rig hdl32-surround]
 
 Without a model directory the untrained ``cpu_default`` network is timed (latency does not depend on
-the weights). Frames come from the synthetic world (hdl32-front rig); points are padded to a bucket.
+the weights). Frames come from the synthetic world (``--rig``, default hdl32-front: every camera of the rig goes into
+the network); points are padded to a bucket.
 Rows: torch eager, torch.compile, onnxruntime CPU; on a CUDA machine also torch CUDA fp32/fp16,
 onnxruntime CUDA, TensorRT fp32/fp16. Each backend is checked against torch eager before it is timed.
 Prints a Markdown table to paste into docs/benchmarks.md.
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from panoptic_datasets.world import SceneConfig, make_rig, simulate
+from panoptic_datasets.world import PRESETS, SceneConfig, make_rig, simulate
 from panoptic_perception.inference import (
     BACKENDS,
     BackendUnavailableError,
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--bucket", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=1, help="torch and onnxruntime intra-op threads")
+    parser.add_argument("--rig", default="hdl32-front", choices=PRESETS, help="sensor rig of the frames")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench_backends_"))
@@ -69,10 +72,10 @@ def main() -> None:
     if model_dir is None:
         torch.manual_seed(0)
         model_dir = save_model(UPFuse(UPFuseConfig.cpu_default()), work / "cpu_default")
-    rig = make_rig("hdl32-front")
+    rig = make_rig(args.rig)
     camera = next(iter(rig.cameras.values()))
     artifacts = load_artifacts(
-        model_dir, export_shapes=ExportShapes(1, camera.height, camera.width, 4096), onnx_cache_dir=work / "onnx"
+        model_dir, export_shapes=ExportShapes(len(rig.cameras), camera.height, camera.width, 4096), onnx_cache_dir=work / "onnx"
     )
     frames = [f.sensor for f in simulate(SceneConfig(seed=11), rig, args.frames)]
     batches = [batch_from_sensor_frame(f, artifacts.config.range_spec) for f in frames]
@@ -80,7 +83,7 @@ def main() -> None:
     inputs = [reference.inputs(b) for b in batches]
     expected = [reference.backend.run(x) for x in inputs]
     points = statistics.mean(b.point_xyz.shape[1] for b in batches)
-    setup = f"{len(batches)} hdl32-front frames (mean {points:.0f} points, bucket {args.bucket})"
+    setup = f"{len(batches)} {args.rig} frames ({len(rig.cameras)} camera(s), mean {points:.0f} points, bucket {args.bucket})"
     print(f"model {model_dir.name}, {setup}, {machine()}")
     print("| backend | options | precision | max abs diff vs torch | first run [ms] | median [ms] | throughput [frames/s] |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
