@@ -56,11 +56,12 @@ def write_drive(bag: Path, seed: int, rig: str, frames: int) -> None:
 
 
 def run_stack(bag: Path, recording: Path, model_dir: Path, map_name: str, rate: float, timeout_s: float,
-              image_size: list[int], odometry: bool = True) -> dict[str, Any]:
+              image_size: list[int], odometry: bool = True, cameras: list[str] | None = None) -> dict[str, Any]:
     """Play ``bag`` through the stack; returns counters. Outputs land in ``recording``; the map in map_dir/map_name.
 
     ``rate`` 0 plays closed loop on the status of the last stage (odometry, else perception); without
-    ``odometry`` the player's true pose is ``odom -> base_link`` and places the sweeps in the map.
+    ``odometry`` the player's true pose is ``odom -> base_link`` and places the sweeps in the map. ``cameras``: the
+    fusion's camera slots (default: perception.yaml's).
     """
     import shutil
 
@@ -81,7 +82,7 @@ def run_stack(bag: Path, recording: Path, model_dir: Path, map_name: str, rate: 
         # image delivered late by a busy machine is no camera fault: the synchroniser waits up to 1 s for it.
         nodes = stack_nodes(None, {
             "perception": {"model_dir": str(model_dir), "qos.input": "reliable", "image_size": image_size,
-                           "sync.timeout_ms": 1000.0},
+                           "sync.timeout_ms": 1000.0, **({"cameras": cameras} if cameras else {})},
             "odometry": {"qos.camera": "reliable"},
             "mapping": {"map_dir": str(recording.parent)}}, odometry=odometry)
         perception, mapping = nodes[:2]
@@ -291,9 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     recording = args.out / "recording"
     from panoptic_datasets.world import make_rig
 
-    camera = make_rig(args.rig).cameras["front"]
+    rig = make_rig(args.rig)
+    camera = rig.cameras["front"]
     counters = run_stack(bag, recording, args.model_dir, "map", args.rate, args.timeout, [camera.height, camera.width],
-                         args.odometry)
+                         args.odometry, list(rig.cameras))
     # ATE/RPE need a pose for every sweep; a run that lost some says so in its counters and fails below.
     localised = counters["localised"] == counters["sweeps"]
     metrics = evaluate_bags(bag, recording, odometry=args.odometry and localised, missing="empty")
