@@ -36,9 +36,7 @@ def fusion_contribution(model: UPFuse, inputs: UPFuseBatch) -> list[ScaleContrib
     """One sweep (batch of one) through the LiDAR encoder, the camera warp and each scale's fusion."""
     if model.config.fusion != "upfuse":
         raise TrainingConfigError(f"fusion_contribution: needs a model with fusion 'upfuse', got {model.config.fusion!r}")
-    mask = inputs.range_mask[:, None].to(inputs.range_features.dtype)
-    lidar_in = torch.cat([(inputs.range_features - model.range_mean) / model.range_std * mask, mask], dim=1)
-    f_lidar = model.lidar_encoder(lidar_in)
+    f_lidar = model.encode_lidar(inputs)
     warped = model.warp_camera(inputs, [tuple(f.shape[-2:]) for f in f_lidar])
     scales = []
     for fusion, f_l, (f_c, cam_mask) in zip(model.fusion, f_lidar, warped, strict=True):

@@ -373,11 +373,15 @@ class UPFuse(nn.Module):
             self.lidar_encoder.strides,
         )
 
-    def forward(self, batch: UPFuseBatch) -> UPFuseOutput:
-        batch.validate(self.spec)
+    def encode_lidar(self, batch: UPFuseBatch) -> list[torch.Tensor]:
+        """LiDAR features F_L per stride from the normalised range image and its validity mask."""
         mask = batch.range_mask[:, None].to(batch.range_features.dtype)
         lidar_in = torch.cat([(batch.range_features - self.range_mean) / self.range_std * mask, mask], dim=1)
-        f_lidar = self.lidar_encoder(lidar_in)
+        return self.lidar_encoder(lidar_in)
+
+    def forward(self, batch: UPFuseBatch) -> UPFuseOutput:
+        batch.validate(self.spec)
+        f_lidar = self.encode_lidar(batch)
         warped = self.warp_camera(batch, [tuple(f.shape[-2:]) for f in f_lidar])
 
         fused, uncert, instab = [], [], []
