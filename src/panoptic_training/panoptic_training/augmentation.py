@@ -6,11 +6,15 @@
   horizontally too, which is the optical-frame mirror D = diag(-1, 1, 1) with cx' = W - 1 - cx
   (pixel centres at integer coordinates), so T_cam_lidar' = D T_cam_lidar S. Every projection of a
   point into a pixel is the mirror image of the original one.
+
+``random_extrinsic_drift`` is different in kind: it corrupts the calibration handed to the model (torch,
+on a collated batch), the way a camera that moved on its mount would.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .config import DataConfig
 
@@ -56,3 +60,26 @@ def augment_sample(sample: dict[str, np.ndarray], config: DataConfig, rng: np.ra
     if config.rotate_z_deg > 0:
         sample = rotate_z(sample, np.radians(rng.uniform(-config.rotate_z_deg, config.rotate_z_deg)))
     return sample
+
+
+def axis_angle_rotations(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rodrigues' formula: rotations (..., 3, 3) by ``angle`` [rad] (...) about the unit ``axis`` (..., 3)."""
+    x, y, z = axis.unbind(-1)
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).unflatten(-1, (3, 3))
+    s, c = angle.sin()[..., None, None], angle.cos()[..., None, None]
+    return torch.eye(3, dtype=axis.dtype) + s * k + (1 - c) * k @ k
+
+
+def random_extrinsic_drift(T_cam_lidar: torch.Tensor, max_deg: float, generator: torch.Generator,
+                           prob: float = 0.5) -> torch.Tensor:
+    """Each camera's T_cam_lidar (..., 4, 4), with probability ``prob``, left-multiplied by a rotation about a
+    uniformly random axis by an angle uniform in [0, ``max_deg``]; the others unchanged."""
+    shape = T_cam_lidar.shape[:-2]
+    axis = torch.randn(*shape, 3, generator=generator)
+    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    drift = torch.rand(shape, generator=generator) < prob
+    angle = torch.rand(shape, generator=generator) * np.radians(max_deg) * drift
+    R = torch.eye(4).expand(*shape, 4, 4).clone()
+    R[..., :3, :3] = axis_angle_rotations(axis, angle)
+    return R.to(T_cam_lidar.dtype) @ T_cam_lidar

@@ -104,6 +104,9 @@ class TrainConfig:
     camera_augmentation: bool = True  # train on corrupted images (augment_camera) + instability loss
     # False: the panoptic loss sees the clean image; the corrupted one only trains the instability heads
     corrupt_panoptic_input: bool = True
+    # > 0: the corrupted batch also gets calibration drift (random_extrinsic_drift, up to this angle [deg],
+    # each camera with probability 1/2), so the instability target includes misregistered camera features
+    extrinsic_drift_deg: float = 0.0
     # MOPT tracking head: batch_size mini-sequences of tracking_window consecutive frames per step and the
     # batch-hard triplet loss over their ground-truth instances (0 = frame batches, no triplet loss).
     tracking_window: int = 0
@@ -121,6 +124,10 @@ class TrainConfig:
             raise TrainingConfigError("train.steps, batch_size, threads, checkpoint_every and log_every must be >= 1")
         if self.instability_weight < 0:
             raise TrainingConfigError(f"train.instability_weight must be >= 0, got {self.instability_weight}")
+        if not 0 <= self.extrinsic_drift_deg <= 45:
+            raise TrainingConfigError(f"train.extrinsic_drift_deg must be in [0, 45], got {self.extrinsic_drift_deg}")
+        if self.extrinsic_drift_deg > 0 and not self.camera_augmentation:
+            raise TrainingConfigError("train.extrinsic_drift_deg drifts the corrupted batch: it needs train.camera_augmentation")
         if self.tracking_window == 1 or self.tracking_window < 0:
             raise TrainingConfigError(f"train.tracking_window must be 0 (off) or >= 2, got {self.tracking_window}")
         if self.triplet_weight < 0 or self.triplet_margin < 0 or self.triplet_min_points < 1:

@@ -30,6 +30,7 @@ from panoptic_perception.metrics import PanopticEval
 from panoptic_perception.models import UPFuse, UPFuseBatch, load_model
 from panoptic_perception.models.view_transform import project_to_cameras
 
+from .augmentation import axis_angle_rotations
 from .camera_pretrain import CameraSemanticModel
 from .checkpoint import latest_checkpoint, load_model_weights
 from .config import LIGHT_NAMES, load_config
@@ -41,18 +42,12 @@ DEFAULT_CONFIG = "src/panoptic_training/config/upfuse_cpu.yaml"
 TEST_OVERRIDES = ["data.split=test", "data.first_sequence=0", "data.num_sequences=64"]
 
 
-def axis_angle(axis: np.ndarray, angle_rad: float) -> np.ndarray:
-    """Rodrigues' formula: rotation by ``angle_rad`` about the unit ``axis``."""
-    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
-    return np.eye(3) + np.sin(angle_rad) * k + (1 - np.cos(angle_rad)) * k @ k
-
-
 def drifted(inputs: UPFuseBatch, axis: np.ndarray, degrees: float) -> UPFuseBatch:
     """The batch with every T_cam_lidar left-multiplied by a rotation of ``degrees`` about ``axis``."""
     if degrees == 0:
         return inputs
     R = torch.eye(4)
-    R[:3, :3] = torch.from_numpy(axis_angle(axis, np.radians(degrees))).float()
+    R[:3, :3] = axis_angle_rotations(torch.from_numpy(axis), torch.tensor(np.radians(degrees), dtype=torch.float64)).float()
     return dataclasses.replace(inputs, T_cam_lidar=R @ inputs.T_cam_lidar)
 
 

@@ -79,6 +79,8 @@ def write_model_card(directory: Path, name: str, model: UPFuse, config: Experime
         f"- camera input used in training: {'yes' if config.model.use_camera else 'no (LiDAR-only)'}; camera encoder "
         f"{encoder}",
     ]
+    if model.config.instability_lidar_cue:
+        lines.append("- instability MLP input: warped camera features and the cell's LiDAR features (consistency cue)")
     if model.config.tracking_head:
         lines.append(f"- MOPT tracking head: mask pooling of the 3D mask head's per-point features, "
                      f"FC {model.config.tracking_hidden} -> FC {model.config.association_dim} x "
@@ -92,8 +94,9 @@ def write_model_card(directory: Path, name: str, model: UPFuse, config: Experime
         f"- augmentation: yaw +-{config.data.rotate_z_deg:g} deg (composed into T_cam_lidar), "
         f"y-mirror p={config.data.flip_y_prob:g} "
         f"(image and K mirrored), camera corruptions (`augment_camera`) {'on' if t.camera_augmentation else 'off'}"
+        + (f", calibration drift up to {t.extrinsic_drift_deg:g} deg on the corrupted pass" if t.extrinsic_drift_deg > 0 else "")
         + ("" if not t.camera_augmentation or t.corrupt_panoptic_input
-           else " (instability heads only: the panoptic loss sees the clean image)"),
+           else " (instability heads only: the panoptic loss sees the clean input)"),
         "",
         "## Training",
         f"- {summary.get('checkpoint_step', t.steps)} steps x batch {t.batch_size} x {summary.get('world_size', 1)} process(es), "

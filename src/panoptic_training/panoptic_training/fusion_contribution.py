@@ -5,6 +5,9 @@ the attention output F_A next to the LiDAR features F_L it is added to (mean L2 
 mapped cells; F_F = F_L + F_A). A camera the network ignores shows as |F_A| near 0.
 
     python -m panoptic_training.fusion_contribution --model models/upfuse_cpu --sequences 8
+
+``--drift-deg`` hands the model every camera's calibration rotated by that angle (a random axis per frame, as
+in ``evaluate_upfuse``): whether U rises when the camera features stop matching the cells they land in.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from panoptic_perception.models import UPFuse, UPFuseBatch, load_model
 from .config import load_config
 from .data import SyntheticPanopticDataset, collate_samples
 from .errors import TrainingConfigError
-from .evaluate_upfuse import DEFAULT_CONFIG
+from .evaluate_upfuse import DEFAULT_CONFIG, drifted
 
 
 @dataclass
@@ -61,16 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config whose data section (test split) is read")
     parser.add_argument("--sequences", type=int, default=8, help="test sequences, first frame of each")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--drift-deg", type=float, default=0.0, help="calibration rotation handed to the model [deg]")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the drift axes")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = load_model(args.model).eval()
     config = load_config(args.config, ["data.split=test", "data.first_sequence=0", f"data.num_sequences={args.sequences}"])
     dataset = SyntheticPanopticDataset(config.data, generate=True)
+    rng = np.random.default_rng(args.seed)
     per_frame = []
     for index in range(0, len(dataset), config.data.frames_per_sequence):
         batch = collate_samples([dataset[index]], model.config.range_spec).inputs
-        per_frame.append(fusion_contribution(model, batch))
-    print(f"{args.model}, {len(per_frame)} test frames (first of each sequence); mean (min-max) over frames")
+        axis = rng.normal(size=3)
+        per_frame.append(fusion_contribution(model, drifted(batch, axis / np.linalg.norm(axis), args.drift_deg)))
+    print(f"{args.model}, {len(per_frame)} test frames (first of each sequence), calibration drift {args.drift_deg:g} deg; "
+          "mean (min-max) over frames")
     print("| stride | mapped cells | U | abs F_L | abs F_A | F_A / F_L |")
     print("| --- | --- | --- | --- | --- | --- |")
     for k, stride in enumerate(model.lidar_encoder.strides):

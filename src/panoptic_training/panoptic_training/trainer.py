@@ -38,7 +38,7 @@ from panoptic_perception.models import (
     instability_loss,
 )
 
-from .augmentation import augment_sample
+from .augmentation import augment_sample, random_extrinsic_drift
 from .camera_pretrain import ENCODER_PREFIX, CameraSemanticModel, camera_semantic_loss
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import ExperimentConfig, ModelConfig, load_config
@@ -264,6 +264,9 @@ class Trainer:
         inputs: UPFuseBatch = batch.inputs
         corrupt = cfg.camera_augmentation and self.config.model.use_camera
         corrupted = dataclasses.replace(inputs, images=corrupt_images(inputs.images, generator)) if corrupt else inputs
+        if corrupt and cfg.extrinsic_drift_deg > 0:
+            corrupted = dataclasses.replace(
+                corrupted, T_cam_lidar=random_extrinsic_drift(inputs.T_cam_lidar, cfg.extrinsic_drift_deg, generator))
         seen = corrupted if cfg.corrupt_panoptic_input else inputs
         out = self.ddp(seen)
         targets = [
@@ -298,8 +301,9 @@ class Trainer:
                     zip(out.instability, original, out.camera_features, out.camera_masks, strict=True)]
         with torch.no_grad():  # the forward saw the clean image: F_aug from a corrupted pass, d predicted on it
             augmented = self._module().warp_camera(corrupted, shapes)
-        return [(fusion.instability(f_aug), f_orig, f_aug, mask) for fusion, f_orig, (f_aug, mask) in
-                zip(self._module().fusion, out.camera_features, augmented, strict=True)]
+        # F_L detached: the instability loss trains the head, not the LiDAR encoder it reads as a cue
+        return [(fusion.instability(f_aug, f_l.detach()), f_orig, f_aug, mask) for fusion, f_orig, f_l, (f_aug, mask) in
+                zip(self._module().fusion, out.camera_features, out.lidar_features, augmented, strict=True)]
 
     def frozen_tracking_loss(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
         """``model.freeze_pretrained``: the frozen network's features (clean images, no gradient) -> triplet loss of the head."""

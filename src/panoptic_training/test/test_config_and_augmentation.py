@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from panoptic_training.augmentation import flip_y, rotate_z
+from panoptic_training.augmentation import flip_y, random_extrinsic_drift, rotate_z
 from panoptic_training.config import apply_overrides, config_from_dict, load_config
 from panoptic_training.errors import TrainingConfigError
 
@@ -26,6 +27,8 @@ def test_config_overrides_use_the_same_dotted_names_as_yaml(tiny_config_path):
         (["train.task=detect"], "train.task must be one of panoptic, camera_pretrain"),
         (["data.light_weights=[1, 2]"], "data.light_weights needs 3"),
         (["model.use_camera=maybe"], "model.use_camera: expected true or false"),
+        (["train.extrinsic_drift_deg=-1"], "train.extrinsic_drift_deg must be in"),
+        (["train.extrinsic_drift_deg=5", "train.camera_augmentation=false"], "needs train.camera_augmentation"),
     ],
 )
 def test_bad_overrides_are_rejected_naming_the_field(tiny_config_path, overrides, message):
@@ -77,3 +80,18 @@ def test_mirroring_y_mirrors_every_point_pixel_together_with_the_image():
     np.testing.assert_array_equal(flipped["images"][0, :, 0], sample["images"][0, :, -1])
     np.testing.assert_array_equal(flipped["camera_semantic"][0, :, 0], sample["camera_semantic"][0, :, -1])
     np.testing.assert_allclose(flipped["points"][:, 1], -sample["points"][:, 1])
+
+
+def test_extrinsic_drift_rotates_about_half_the_cameras_in_place_by_at_most_the_angle():
+    T = torch.eye(4).repeat(200, 6, 1, 1)
+    T[..., :3, :3] = torch.tensor([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])  # a forward camera's axes
+    T[..., :3, 3] = torch.tensor([0.1, 1.2, -0.5])
+    drifted = random_extrinsic_drift(T, 5.0, torch.Generator().manual_seed(0))
+    R = drifted[..., :3, :3] @ T[..., :3, :3].transpose(-1, -2)
+    angle = torch.rad2deg(torch.arccos(((R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)))
+    moved = angle > 1e-3
+    assert 0.4 < moved.float().mean() < 0.6
+    assert angle.max() <= 5.0 + 1e-3 and angle[moved].mean() > 2.0
+    centre = lambda M: -(M[..., :3, :3].transpose(-1, -2) @ M[..., :3, 3:])[..., 0]  # noqa: E731
+    assert torch.allclose(centre(drifted), centre(T), atol=1e-5)  # the camera turns on its mount, it does not move
+    assert torch.equal(drifted, random_extrinsic_drift(T, 5.0, torch.Generator().manual_seed(0)))

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from panoptic_perception.models import load_model
+from panoptic_training.augmentation import random_extrinsic_drift
 from panoptic_training.checkpoint import latest_checkpoint
 from panoptic_training.data import collate_samples
 from panoptic_training.errors import CheckpointError
@@ -56,6 +57,32 @@ def test_the_instability_heads_learn_from_the_corrupted_image_whichever_image_th
     assert losses["loss_instability"] > 0
     heads = [p for fusion in trainer.model.fusion for p in fusion.instability.parameters()]
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in heads)
+
+
+def test_extrinsic_drift_reaches_only_the_instability_pass_and_the_cue_head_learns_from_it(make_tiny_config):
+    trainer = Trainer(make_tiny_config("train.corrupt_panoptic_input=false", "train.extrinsic_drift_deg=5",
+                                       "model.architecture.instability_lidar_cue=true"), progress=False)
+    batch = trainer.make_batch(0)
+    true_T = batch.inputs.T_cam_lidar
+
+    def drift_drawn(seed: int) -> bool:  # the trainer's draws: image corruption first, then the drift
+        g = torch.Generator().manual_seed(seed)
+        corrupt_images(batch.inputs.images, g)
+        return not torch.equal(random_extrinsic_drift(true_T, 5.0, g), true_T)
+
+    warped = []
+    warp = trainer.model.warp_camera
+    trainer.model.warp_camera = lambda inputs, shapes: warped.append(inputs.T_cam_lidar) or warp(inputs, shapes)
+    losses = trainer.panoptic_loss(batch, torch.Generator().manual_seed(next(s for s in range(100) if drift_drawn(s))))
+    losses["loss"].backward()
+
+    assert len(warped) == 2 and torch.equal(warped[0], true_T)  # the panoptic pass: the true calibration
+    assert not torch.equal(warped[1], true_T)  # the instability pass: drifted
+    assert losses["loss_instability"] > 0
+    for fusion in trainer.model.fusion:
+        first = fusion.instability.mlp[0]
+        lidar_columns = first.weight.grad[:, first.in_channels - fusion.instability.lidar_channels:]
+        assert fusion.instability.lidar_channels > 0 and lidar_columns.abs().sum() > 0
 
 
 def test_resumed_run_continues_from_the_checkpoint_step_with_identical_weights(make_tiny_config):

@@ -1,6 +1,7 @@
 """Uncertainty-aware LiDAR-camera fusion (UP-Fuse) and the concatenation baseline.
 
-At each scale: an MLP predicts the instability ``d`` of the warped camera features,
+At each scale: an MLP predicts the instability ``d`` of the warped camera features (optionally
+with the LiDAR features of the cell as a consistency cue),
 ``U = 1 - exp(-d)``; camera features are modulated ``F_C' = (1 - U) * F_C``; a deformable
 cross-modal attention (1 level, P sampling points) with LiDAR queries ``F_L`` samples ``F_C'``
 and gives ``F_A``; the fused map is ``F_F = F_L + F_A``.
@@ -28,20 +29,27 @@ class FusionOutput:
 
 
 class InstabilityHead(nn.Module):
-    """Three 1x1-conv layers: warped camera features -> instability d >= 0."""
+    """Three 1x1-conv layers: warped camera features -> instability d >= 0.
 
-    def __init__(self, channels: int, hidden: int) -> None:
+    With ``lidar_channels`` > 0 the LiDAR features of the cell are a second input: a consistency cue that lets
+    the head see camera features that do not belong to the cell (a drifted extrinsic), which no property of
+    the camera features alone reveals.
+    """
+
+    def __init__(self, channels: int, hidden: int, lidar_channels: int = 0) -> None:
         super().__init__()
+        self.lidar_channels = lidar_channels
         self.mlp = nn.Sequential(
-            nn.Conv2d(channels, hidden, 1),
+            nn.Conv2d(channels + lidar_channels, hidden, 1),
             nn.ReLU(inplace=True),
             nn.Conv2d(hidden, hidden, 1),
             nn.ReLU(inplace=True),
             nn.Conv2d(hidden, 1, 1),
         )
 
-    def forward(self, f_cam: torch.Tensor) -> torch.Tensor:
-        return F.softplus(self.mlp(f_cam))
+    def forward(self, f_cam: torch.Tensor, f_lidar: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([f_cam, f_lidar], dim=1) if self.lidar_channels else f_cam
+        return F.softplus(self.mlp(x))
 
 
 def uncertainty_from_instability(d: torch.Tensor) -> torch.Tensor:
@@ -120,13 +128,14 @@ class DeformableCrossModalAttention(nn.Module):
 class UncertaintyAwareFusion(nn.Module):
     """One scale of UP-Fuse fusion: F_F = F_L + DeformAttn(F_L, (1 - U) * F_C)."""
 
-    def __init__(self, lidar_channels: int, camera_channels: int, heads: int = 1, points: int = 4, hidden: int = 32) -> None:
+    def __init__(self, lidar_channels: int, camera_channels: int, heads: int = 1, points: int = 4, hidden: int = 32,
+                 lidar_cue: bool = False) -> None:
         super().__init__()
-        self.instability = InstabilityHead(camera_channels, hidden)
+        self.instability = InstabilityHead(camera_channels, hidden, lidar_channels if lidar_cue else 0)
         self.attention = DeformableCrossModalAttention(lidar_channels, camera_channels, heads, points)
 
     def forward(self, f_lidar: torch.Tensor, f_cam: torch.Tensor, cam_mask: torch.Tensor) -> FusionOutput:
-        d = self.instability(f_cam)
+        d = self.instability(f_cam, f_lidar)
         u = uncertainty_from_instability(d)
         f_cam_mod = (1.0 - u) * f_cam  # Eq.: F_C' = (1 - U) * F_C
         f_a = self.attention(f_lidar, f_cam_mod, cam_mask)

@@ -65,6 +65,7 @@ class UPFuseConfig:
     fusion_heads: int = 1
     fusion_points: int = 4
     fusion_hidden: int = 32
+    instability_lidar_cue: bool = False  # the instability MLP also sees F_L (off keeps old model.json files)
     hidden_dim: int = 32
     mask_dim: int = 32
     pixel_decoder_layers: int = 1
@@ -267,7 +268,7 @@ class UPFuseOutput:
     features (the tracking head pools them over each final panoptic segment in ``postprocess``, outside the
     network core). ``uncertainty`` (B, 1, H/4, W/4) and ``point_uncertainty``
     (B, N): U of the finest fusion scale (None for fusion without uncertainty). ``instability`` and
-    ``camera_features``/``camera_masks``: per scale, for the instability loss.
+    ``camera_features``/``camera_masks``/``lidar_features``: per scale, for the instability loss.
     """
 
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -277,6 +278,7 @@ class UPFuseOutput:
     camera_features: list[torch.Tensor]
     camera_masks: list[torch.Tensor]
     fused_features: list[torch.Tensor] = field(repr=False, default_factory=list)
+    lidar_features: list[torch.Tensor] = field(repr=False, default_factory=list)
     point_features: torch.Tensor | None = field(repr=False, default=None)
 
     @property
@@ -309,7 +311,8 @@ class UPFuse(nn.Module):
         )
         fusion_cls = FUSION_MODULES.get(config.fusion)
         self.fusion = nn.ModuleList(
-            fusion_cls(c_l, c_c, heads=config.fusion_heads, points=config.fusion_points, hidden=config.fusion_hidden)
+            fusion_cls(c_l, c_c, heads=config.fusion_heads, points=config.fusion_points, hidden=config.fusion_hidden,
+                       lidar_cue=config.instability_lidar_cue)
             for c_l, c_c in zip(config.lidar_widths, config.camera_widths, strict=True)
         )
         self.pixel_decoder = PixelDecoder(
@@ -410,6 +413,7 @@ class UPFuse(nn.Module):
             camera_features=[w[0] for w in warped],
             camera_masks=[w[1] for w in warped],
             fused_features=fused,
+            lidar_features=f_lidar,
             point_features=point_features,
         )
 

@@ -73,6 +73,17 @@ def test_gradients_reach_every_parameter_of_the_fusion():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
+def test_only_the_lidar_cue_head_reads_the_lidar_features():
+    f_l, f_c = inputs()
+    other_f_l = f_l.flip(-1)
+    for cue in (False, True):
+        torch.manual_seed(0)
+        fusion = UncertaintyAwareFusion(8, 6, heads=2, points=4, hidden=8, lidar_cue=cue)
+        assert fusion.instability.mlp[0].in_channels == 6 + 8 * cue
+        changed = not torch.equal(fusion.instability(f_c, f_l), fusion.instability(f_c, other_f_l))
+        assert changed is cue
+
+
 def test_instability_loss_is_huber_against_the_feature_shift_norm():
     f_orig = torch.zeros(1, 2, 1, 2)
     f_aug = torch.tensor([[[[3.0, 0.0]], [[4.0, 0.0]]]])  # shift norms 5 and 0
