@@ -92,6 +92,8 @@ def test_extrinsic_drift_rotates_about_half_the_cameras_in_place_by_at_most_the_
     moved = angle > 1e-3
     assert 0.4 < moved.float().mean() < 0.6
     assert angle.max() <= 5.0 + 1e-3 and angle[moved].mean() > 2.0
-    centre = lambda M: -(M[..., :3, :3].transpose(-1, -2) @ M[..., :3, 3:])[..., 0]  # noqa: E731
+    def centre(M: torch.Tensor) -> torch.Tensor:  # the camera's position in the LiDAR frame
+        return -(M[..., :3, :3].transpose(-1, -2) @ M[..., :3, 3:])[..., 0]
+
     assert torch.allclose(centre(drifted), centre(T), atol=1e-5)  # the camera turns on its mount, it does not move
     assert torch.equal(drifted, random_extrinsic_drift(T, 5.0, torch.Generator().manual_seed(0)))
