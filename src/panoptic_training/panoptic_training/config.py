@@ -107,6 +107,9 @@ class TrainConfig:
     # > 0: the corrupted batch also gets calibration drift (random_extrinsic_drift, up to this angle [deg],
     # each camera with probability 1/2), so the instability target includes misregistered camera features
     extrinsic_drift_deg: float = 0.0
+    # False: the drift trains only the instability heads; the panoptic loss sees the corrupted images with the
+    # true calibration (the same input a fusion without instability heads is trained on)
+    drift_panoptic_input: bool = True
     # MOPT tracking head: batch_size mini-sequences of tracking_window consecutive frames per step and the
     # batch-hard triplet loss over their ground-truth instances (0 = frame batches, no triplet loss).
     tracking_window: int = 0

@@ -94,7 +94,8 @@ def write_model_card(directory: Path, name: str, model: UPFuse, config: Experime
         f"- augmentation: yaw +-{config.data.rotate_z_deg:g} deg (composed into T_cam_lidar), "
         f"y-mirror p={config.data.flip_y_prob:g} "
         f"(image and K mirrored), camera corruptions (`augment_camera`) {'on' if t.camera_augmentation else 'off'}"
-        + (f", calibration drift up to {t.extrinsic_drift_deg:g} deg on the corrupted pass" if t.extrinsic_drift_deg > 0 else "")
+        + (f", calibration drift up to {t.extrinsic_drift_deg:g} deg on the corrupted pass"
+           + ("" if t.drift_panoptic_input else " (drift for the instability heads only)") if t.extrinsic_drift_deg > 0 else "")
         + ("" if not t.camera_augmentation or t.corrupt_panoptic_input
            else " (instability heads only: the panoptic loss sees the clean input)"),
         "",

@@ -263,11 +263,15 @@ class Trainer:
         cfg = self.config.train
         inputs: UPFuseBatch = batch.inputs
         corrupt = cfg.camera_augmentation and self.config.model.use_camera
-        corrupted = dataclasses.replace(inputs, images=corrupt_images(inputs.images, generator)) if corrupt else inputs
+        photometric = dataclasses.replace(inputs, images=corrupt_images(inputs.images, generator)) if corrupt else inputs
+        corrupted = photometric
         if corrupt and cfg.extrinsic_drift_deg > 0:
             corrupted = dataclasses.replace(
-                corrupted, T_cam_lidar=random_extrinsic_drift(inputs.T_cam_lidar, cfg.extrinsic_drift_deg, generator))
-        seen = corrupted if cfg.corrupt_panoptic_input else inputs
+                photometric, T_cam_lidar=random_extrinsic_drift(inputs.T_cam_lidar, cfg.extrinsic_drift_deg, generator))
+        if not cfg.corrupt_panoptic_input:
+            seen = inputs
+        else:
+            seen = corrupted if cfg.drift_panoptic_input else photometric
         out = self.ddp(seen)
         targets = [
             build_targets(batch.semantic[i], batch.instance[i], self.model_config.thing_class_ids, self.model_config.num_classes,
@@ -277,7 +281,7 @@ class Trainer:
         losses = self.criterion(out.layers, targets, generator=generator)
         loss_inst = torch.zeros(())
         if out.instability is not None and corrupt and cfg.instability_weight > 0:
-            terms = [instability_loss(*term) for term in self.instability_terms(out, inputs, corrupted)]
+            terms = [instability_loss(*term) for term in self.instability_terms(out, inputs, seen, corrupted)]
             loss_inst = torch.stack(terms).mean()
         losses["loss_instability"] = loss_inst
         losses["loss"] = losses["loss"] + cfg.instability_weight * loss_inst
@@ -291,19 +295,25 @@ class Trainer:
             losses["loss"] = losses["loss"] + cfg.triplet_weight * triplet
         return losses
 
-    def instability_terms(self, out: UPFuseOutput, clean: UPFuseBatch, corrupted: UPFuseBatch) -> list[tuple[torch.Tensor, ...]]:
-        """Per scale (d of the corrupted features, F_orig, F_aug, mapped cells) for the instability loss."""
+    def instability_terms(self, out: UPFuseOutput, clean: UPFuseBatch, seen: UPFuseBatch,
+                          corrupted: UPFuseBatch) -> list[tuple[torch.Tensor, ...]]:
+        """Per scale (d of the corrupted features, F_orig, F_aug, mapped cells) for the instability loss.
+
+        ``seen`` is the batch the forward ran on: the clean one, the corrupted one, or (with drift kept out of the
+        panoptic input) the photometrically corrupted one without the drift.
+        """
         shapes = [tuple(f.shape[-2:]) for f in out.camera_features]
-        if self.config.train.corrupt_panoptic_input:  # the forward saw the corrupted image: F_orig from a clean pass
-            with torch.no_grad():  # the camera branch is frozen
-                original = self._module().warp_camera(clean, shapes)
-            return [(d, f_orig, f_aug, mask) for d, (f_orig, _), f_aug, mask in
-                    zip(out.instability, original, out.camera_features, out.camera_masks, strict=True)]
-        with torch.no_grad():  # the forward saw the clean image: F_aug from a corrupted pass, d predicted on it
-            augmented = self._module().warp_camera(corrupted, shapes)
-        # F_L detached: the instability loss trains the head, not the LiDAR encoder it reads as a cue
+        module = self._module()
+        with torch.no_grad():  # the camera branch is frozen
+            if seen is corrupted:  # the forward's d is already on the corrupted features: F_orig from a clean pass
+                original = module.warp_camera(clean, shapes)
+                return [(d, f_orig, f_aug, mask) for d, (f_orig, _), f_aug, mask in
+                        zip(out.instability, original, out.camera_features, out.camera_masks, strict=True)]
+            augmented = module.warp_camera(corrupted, shapes)
+            originals = out.camera_features if seen is clean else [f for f, _ in module.warp_camera(clean, shapes)]
+        # d predicted on F_aug; F_L detached: the instability loss trains the head, not the LiDAR encoder it reads as a cue
         return [(fusion.instability(f_aug, f_l.detach()), f_orig, f_aug, mask) for fusion, f_orig, f_l, (f_aug, mask) in
-                zip(self._module().fusion, out.camera_features, out.lidar_features, augmented, strict=True)]
+                zip(module.fusion, originals, out.lidar_features, augmented, strict=True)]
 
     def frozen_tracking_loss(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
         """``model.freeze_pretrained``: the frozen network's features (clean images, no gradient) -> triplet loss of the head."""

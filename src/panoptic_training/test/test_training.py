@@ -59,9 +59,10 @@ def test_the_instability_heads_learn_from_the_corrupted_image_whichever_image_th
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in heads)
 
 
-def test_extrinsic_drift_reaches_only_the_instability_pass_and_the_cue_head_learns_from_it(make_tiny_config):
-    trainer = Trainer(make_tiny_config("train.corrupt_panoptic_input=false", "train.extrinsic_drift_deg=5",
-                                       "model.architecture.instability_lidar_cue=true"), progress=False)
+@pytest.mark.parametrize("mode", ["train.corrupt_panoptic_input=false", "train.drift_panoptic_input=false"])
+def test_extrinsic_drift_reaches_only_the_instability_pass_and_the_cue_head_learns_from_it(make_tiny_config, mode):
+    trainer = Trainer(make_tiny_config(mode, "train.extrinsic_drift_deg=5", "model.architecture.instability_lidar_cue=true"),
+                      progress=False)
     batch = trainer.make_batch(0)
     true_T = batch.inputs.T_cam_lidar
 
@@ -76,8 +77,11 @@ def test_extrinsic_drift_reaches_only_the_instability_pass_and_the_cue_head_lear
     losses = trainer.panoptic_loss(batch, torch.Generator().manual_seed(next(s for s in range(100) if drift_drawn(s))))
     losses["loss"].backward()
 
-    assert len(warped) == 2 and torch.equal(warped[0], true_T)  # the panoptic pass: the true calibration
-    assert not torch.equal(warped[1], true_T)  # the instability pass: drifted
+    # the panoptic pass first (true calibration), then the instability pass (drifted), then with the corrupted
+    # panoptic input the clean pass for F_orig (true calibration)
+    assert len(warped) == (2 if "corrupt_panoptic" in mode else 3) and torch.equal(warped[0], true_T)
+    assert not torch.equal(warped[1], true_T)
+    assert all(torch.equal(T, true_T) for T in warped[2:])
     assert losses["loss_instability"] > 0
     for fusion in trainer.model.fusion:
         first = fusion.instability.mlp[0]
