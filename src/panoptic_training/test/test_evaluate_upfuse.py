@@ -1,22 +1,30 @@
-"""The UP-Fuse evaluation: the camera-view subset, the camera-only classes at the points, the goals."""
+"""The UP-Fuse evaluation: the camera-view subset, the camera-only classes at the points, the goals and their bootstrap."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from panoptic_perception.models import UPFuse
 from panoptic_training.config import load_config
 from panoptic_training.data import SyntheticPanopticDataset, collate_samples
 from panoptic_training.evaluate_upfuse import (
+    COUNT_KEYS,
+    IGNORED,
+    bootstrap_goals,
     camera_classes_at_points,
     depends_on_lc,
     evaluate,
     goals,
+    goals_table,
     in_camera_view,
+    make_evaluator,
     observations,
+    pq_terms,
+    without_camera,
     write_report,
 )
 from panoptic_training.trainer import build_model_config
@@ -130,3 +138,71 @@ def test_reused_baseline_rows_equal_recomputed_ones_and_only_the_lc_rows_run_aga
     assert calls == {"lc": 3 * len(dataset), "l": 0, "concat": 0}  # LC, L*, LC drift 5°
     assert sorted(name for name in full if depends_on_lc(name)) == ["L*", "L* camera view", "LC", "LC camera view",
                                                                     "LC drift 5°", "LC night"]
+
+
+def _counted(pq_per_sequence: list[float]) -> dict:
+    """Per-sequence counts of a row whose every non-ignored class has one match of IoU pq/100 in each sequence."""
+    per_class = np.ones(20)
+    per_class[list(IGNORED)] = 0
+    tp = [per_class.tolist() for _ in pq_per_sequence]
+    return {"tp": tp, "fp": [[0.0] * 20 for _ in tp], "fn": [[0.0] * 20 for _ in tp],
+            "iou_sum": [(per_class * pq / 100).tolist() for pq in pq_per_sequence]}
+
+
+def test_bootstrap_of_rows_without_spread_agrees_with_the_goals_in_every_resample():
+    rows = _rows(**{"LC drift 5°": 28.0})  # drift: UP-Fuse loses 2.0, concat 2.0: not met
+    for row in rows.values():
+        row["per_sequence"] = _counted([100 * row["pq"]] * 8)
+
+    sure = bootstrap_goals(rows, 5.0, resamples=200)
+
+    assert [share for share, _, _ in sure] == [1.0 if ok else 0.0 for _, ok, _ in goals(rows, 5.0)]
+    assert [share for share, _, _ in sure] == [1.0, 1.0, 1.0, 0.0, 1.0]  # LC = L + 3 exactly: a tie is met
+    assert all(low == pytest.approx(high) for _, low, high in sure)
+    assert sure[3][1] == pytest.approx(0.5 * 2.0 - 2.0)
+    table = goals_table(rows, 5.0)
+    assert table[0] == "| goal | met | numbers (PQ) | holds in resamples | margin, 90 % interval |"
+    assert table[5].startswith("| UP-Fuse loses at most half") and table[5].endswith("| 0 % | -1.0 to -1.0 |")
+
+
+def test_bootstrap_of_a_goal_on_the_edge_holds_in_some_resamples_only():
+    rows = _rows()
+    for row in rows.values():
+        row["per_sequence"] = _counted([100 * row["pq"]] * 20)
+    rows["LC"]["per_sequence"] = _counted([40.0, 20.0] * 10)  # pooled PQ 30: LC = L + 3 on average
+
+    share, low, high = bootstrap_goals(rows, 5.0, resamples=500)[0]
+
+    assert 0.2 < share < 0.8 and low < 0 < high
+
+
+def test_bootstrap_needs_the_counts_of_every_goal_row():
+    rows = _rows()
+    for name, row in rows.items():
+        if name != "L night":
+            row["per_sequence"] = _counted([100 * row["pq"]] * 4)
+    assert bootstrap_goals(rows, 5.0) is None
+
+
+def test_per_sequence_counts_are_each_sequences_own_and_pool_to_the_rows_pq(tiny_cache, tiny_config_path):
+    config = load_config(tiny_config_path, [f"data.cache_dir={tiny_cache}", "data.num_sequences=2",
+                                            "data.frames_per_sequence=1"])
+    dataset = SyntheticPanopticDataset(config.data)
+    torch.manual_seed(0)
+    models = {k: UPFuse(build_model_config(config.model)).eval() for k in ("lc", "l", "concat")}
+
+    rows = evaluate(models, dataset, [0.0, 5.0], seed=1, progress=False)
+
+    assert np.asarray(rows["L"]["per_sequence"]["fn"]).sum(axis=1).min() > 0  # every sequence has counts
+    for name in ("LC", "L", "L*", "concat", "LC drift 5°"):
+        counts = [np.asarray(rows[name]["per_sequence"][k]).sum(axis=0) for k in COUNT_KEYS]
+        pq = pq_terms(counts[0], counts[3], counts[1], counts[2])[0]
+        assert pq[1:].mean() == pytest.approx(rows[name]["pq"])
+    spec = build_model_config(config.model).range_spec
+    for index in range(len(dataset)):  # L, recomputed frame by frame: sequence i holds frame i's counts
+        sample = dataset[index]
+        pred = models["l"].predict(without_camera(collate_samples([sample], spec).inputs))[0]
+        matches = make_evaluator().add_frame(pred.class_id.numpy(), pred.instance_id.numpy(),
+                                             sample["semantic"].astype(np.int64), sample["instance"].astype(np.int64))
+        assert rows["L"]["per_sequence"]["tp"][index] == matches.tp.tolist()
+        assert rows["L"]["per_sequence"]["iou_sum"][index] == pytest.approx(matches.iou_sum.tolist())
